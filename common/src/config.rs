@@ -1,0 +1,232 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `QUERYGPT_...` environment variables
+//! (nested keys joined with `__`, e.g. `QUERYGPT_WORKER__CONCURRENCY=512`).
+//!
+//! With no settings at all the defaults describe the embedded mode: SQLite under `data/`, the in-process bus, a
+//! demo database. Setting `nats_url` and a `postgres://` `database_url` is all the distributed mode needs.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A string that never shows in logs or `Debug` output.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        SecretString(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Every setting of the service. See the README for the list with defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Directory for the embedded store, the generated secrets and the demo database.
+    pub data_dir: PathBuf,
+    /// The service's own database: `sqlite://...` or `postgres://...`. Default: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// NATS server. Unset: jobs and events use the in-process bus (embedded mode, one process only).
+    pub nats_url: Option<String>,
+    /// Prefix of every NATS subject and of the JetStream stream name.
+    pub subject_prefix: String,
+    /// Name of this node in event subjects. Default: random per start.
+    pub node_id: Option<String>,
+    /// Base64 of 32 bytes that encrypt stored passwords and API keys. Default (embedded only): generated once
+    /// into `data_dir/secret.key`.
+    pub secret_key: Option<SecretString>,
+    pub auth: AuthSettings,
+    pub jobs: JobSettings,
+    pub worker: WorkerSettings,
+    pub demo: DemoSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HMAC secret of the JWTs. Default (embedded only): generated once into `data_dir/jwt.secret`.
+    pub jwt_secret: Option<SecretString>,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    /// How many argon2 hashes may run at once (each takes ~19 MiB and tens of milliseconds of one core).
+    pub password_hash_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JobSettings {
+    /// JetStream AckWait: how long a silent worker keeps a job before it is redelivered to another.
+    pub ack_wait_secs: u64,
+    /// Deliveries before a job is moved to the dead-letter subject.
+    pub max_deliver: i64,
+    /// How long an SSE stream waits for its job's answer before it ends with an error.
+    pub stream_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WorkerSettings {
+    /// Jobs a worker runs at once (they are async: thousands are fine).
+    pub concurrency: usize,
+    /// Timeout of one LLM request.
+    pub llm_timeout_secs: u64,
+    /// Retries of an LLM request on 429, 5xx and transport errors.
+    pub llm_max_retries: usize,
+    /// Statement timeout on the target database.
+    pub query_timeout_secs: u64,
+    /// Rows returned at most; more are reported as `truncated`.
+    pub row_cap: usize,
+    /// Bytes of result data returned at most.
+    pub max_result_bytes: usize,
+    /// Earlier question/SQL pairs of a conversation given to the LLM.
+    pub context_rounds: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DemoSettings {
+    /// Create the demo sales database and register it as every new user's default connection.
+    pub enabled: bool,
+    /// Default: `data_dir/demo.db`.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8000".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            nats_url: None,
+            subject_prefix: "querygpt".into(),
+            node_id: None,
+            secret_key: None,
+            auth: AuthSettings::default(),
+            jobs: JobSettings::default(),
+            worker: WorkerSettings::default(),
+            demo: DemoSettings::default(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            jwt_secret: None,
+            access_ttl_secs: 3600,
+            refresh_ttl_secs: 7 * 24 * 3600,
+            password_hash_concurrency: 2,
+        }
+    }
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings { ack_wait_secs: 30, max_deliver: 5, stream_timeout_secs: 300 }
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            concurrency: 1024,
+            llm_timeout_secs: 120,
+            llm_max_retries: 3,
+            query_timeout_secs: 30,
+            row_cap: 1000,
+            max_result_bytes: 8 * 1024 * 1024,
+            context_rounds: 3,
+        }
+    }
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        DemoSettings { enabled: true, path: None }
+    }
+}
+
+/// Error loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Defaults, then `file` (if given, it must exist), then `QUERYGPT_...` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("QUERYGPT").prefix_separator("_").separator("__").try_parsing(true),
+        );
+        let settings: Settings =
+            builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.worker.concurrency == 0 {
+            return Err(ConfigError("worker.concurrency must be at least 1".into()));
+        }
+        if self.worker.row_cap == 0 {
+            return Err(ConfigError("worker.row_cap must be at least 1".into()));
+        }
+        if self.subject_prefix.is_empty() || self.subject_prefix.contains([' ', '*', '>']) {
+            return Err(ConfigError("subject_prefix must be a plain NATS token".into()));
+        }
+        Ok(())
+    }
+
+    /// The store URL, defaulting to SQLite inside `data_dir`.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("querygpt.db").display()))
+    }
+
+    /// Where the demo database lives.
+    pub fn demo_path(&self) -> PathBuf {
+        self.demo.path.clone().unwrap_or_else(|| self.data_dir.join("demo.db"))
+    }
+
+    /// Whether this process runs without external infrastructure.
+    pub fn is_embedded(&self) -> bool {
+        self.nats_url.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let settings = Settings { secret_key: Some(SecretString::new("hunter2")), ..Settings::default() };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn default_store_is_sqlite_in_data_dir() {
+        assert_eq!(Settings::default().database_url(), "sqlite://data/querygpt.db?mode=rwc");
+    }
+}

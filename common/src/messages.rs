@@ -1,0 +1,279 @@
+//! Messages on the bus. Every message carries `v` (the schema version): a reader refuses versions newer than it
+//! knows instead of misreading them, so API nodes and workers can be upgraded one at a time.
+//!
+//! Flow: an API node publishes a [`QueryJob`] (durable), a worker answers with [`JobEvent`]s on the job's
+//! `events_subject`, and anyone may publish a [`CancelRequest`] that stops the job wherever it runs.
+
+use crate::{ErrorCode, Language};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Current version of every message defined here.
+pub const MESSAGE_VERSION: u16 = 1;
+
+/// Error decoding a bus message.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("message version {0} is newer than this node understands ({MESSAGE_VERSION})")]
+    UnsupportedVersion(u16),
+}
+
+/// Implemented by every versioned bus message: encode to JSON bytes, decode with a version check.
+pub trait BusMessage: Serialize + for<'de> Deserialize<'de> {
+    fn version(&self) -> u16;
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("bus messages always serialize")
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let msg: Self = serde_json::from_slice(bytes)?;
+        match msg.version() {
+            v if v > MESSAGE_VERSION => Err(DecodeError::UnsupportedVersion(v)),
+            _ => Ok(msg),
+        }
+    }
+}
+
+fn current_version() -> u16 {
+    MESSAGE_VERSION
+}
+
+/// A question accepted by an API node, to be answered by exactly one worker.
+///
+/// Every id the answer needs is assigned here, by the API node, so that a job delivered twice (worker crash,
+/// redelivery) writes the same rows and emits the same events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryJob {
+    #[serde(default = "current_version")]
+    pub v: u16,
+    pub job_id: Uuid,
+    pub user_id: Uuid,
+    pub conversation_id: Uuid,
+    /// The conversation does not exist yet; the worker creates it with the answer.
+    pub new_conversation: bool,
+    pub user_message_id: Uuid,
+    pub assistant_message_id: Uuid,
+    pub question: String,
+    pub language: Language,
+    pub model_id: Uuid,
+    pub connection_id: Uuid,
+    /// Core NATS subject (or in-process route) the worker publishes this job's events to.
+    pub events_subject: String,
+    pub accepted_at: DateTime<Utc>,
+}
+
+impl BusMessage for QueryJob {
+    fn version(&self) -> u16 {
+        self.v
+    }
+}
+
+/// One event of a job's answer, numbered from 1 in the order the client must see them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEvent {
+    #[serde(default = "current_version")]
+    pub v: u16,
+    pub job_id: Uuid,
+    pub seq: u32,
+    pub event: ChatEvent,
+}
+
+impl BusMessage for JobEvent {
+    fn version(&self) -> u16 {
+        self.v
+    }
+}
+
+/// Stage names of the `progress` event, as in the QueryGPT v2 document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Analyzing,
+    GeneratingSql,
+    Executing,
+}
+
+impl Stage {
+    /// Human-readable progress message in the requested language.
+    pub fn message(self, language: Language) -> &'static str {
+        match (self, language) {
+            (Stage::Analyzing, Language::Zh) => "正在分析查询...",
+            (Stage::GeneratingSql, Language::Zh) => "正在生成 SQL...",
+            (Stage::Executing, Language::Zh) => "正在执行查询...",
+            (Stage::Analyzing, Language::En) => "Analyzing the question...",
+            (Stage::GeneratingSql, Language::En) => "Generating SQL...",
+            (Stage::Executing, Language::En) => "Running the query...",
+        }
+    }
+}
+
+/// An SSE event of `/chat/stream`. Serialized, it is exactly the `data:` line of the document
+/// (`{"type": "progress", ...}`); the SSE `event:` name is [`ChatEvent::name`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatEvent {
+    Progress {
+        stage: Stage,
+        message: String,
+        /// Set on the first event so that a client can call `/chat/stop` before `done`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<Uuid>,
+    },
+    Result {
+        sql: String,
+        /// Rows as JSON objects keyed by column name.
+        data: Vec<serde_json::Map<String, Value>>,
+        rows_count: usize,
+        /// Column names in result order (objects lose order in some clients).
+        columns: Vec<String>,
+        /// More rows existed than the row cap allowed.
+        truncated: bool,
+        /// Seconds spent executing the query on the target.
+        execution_time: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        explanation: Option<String>,
+    },
+    Visualization {
+        chart: Value,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        details: Option<Value>,
+    },
+    Done {
+        conversation_id: Uuid,
+        message_id: Uuid,
+    },
+}
+
+impl ChatEvent {
+    /// SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChatEvent::Progress { .. } => "progress",
+            ChatEvent::Result { .. } => "result",
+            ChatEvent::Visualization { .. } => "visualization",
+            ChatEvent::Error { .. } => "error",
+            ChatEvent::Done { .. } => "done",
+        }
+    }
+
+    /// `error` and `done` end a stream.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, ChatEvent::Error { .. } | ChatEvent::Done { .. })
+    }
+
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ChatEvent::Error { code, message: message.into(), details: None }
+    }
+
+    /// The `error` event of a stopped question (`CANCELLED`).
+    pub fn stopped(language: Language) -> Self {
+        let message = match language {
+            Language::Zh => "查询已停止",
+            Language::En => "the query was stopped",
+        };
+        ChatEvent::error(ErrorCode::Cancelled, message)
+    }
+}
+
+/// Ask whoever runs (or will run) the current job of a conversation to stop it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    #[serde(default = "current_version")]
+    pub v: u16,
+    /// Only jobs of this user are affected: a user cannot stop another user's conversation.
+    pub user_id: Uuid,
+    pub conversation_id: Uuid,
+    /// Set when a specific job is meant (a client went away); `None` stops whatever runs in the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+    pub reason: CancelReason,
+    /// Jobs accepted after this instant are not affected (a new question asked right after a stop runs).
+    pub issued_at: DateTime<Utc>,
+}
+
+impl BusMessage for CancelRequest {
+    fn version(&self) -> u16 {
+        self.v
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// `POST /chat/stop`.
+    UserStopped,
+    /// The SSE client disconnected.
+    ClientGone,
+}
+
+impl CancelRequest {
+    pub fn new(user_id: Uuid, conversation_id: Uuid, job_id: Option<Uuid>, reason: CancelReason) -> Self {
+        CancelRequest { v: MESSAGE_VERSION, user_id, conversation_id, job_id, reason, issued_at: Utc::now() }
+    }
+
+    /// Whether this request stops `job`: same user and conversation, the named job (if any), and a job accepted
+    /// before the request was issued.
+    pub fn matches(&self, job: &QueryJob) -> bool {
+        self.user_id == job.user_id
+            && self.conversation_id == job.conversation_id
+            && self.job_id.is_none_or(|id| id == job.job_id)
+            && job.accepted_at <= self.issued_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_event_serializes_like_the_document() {
+        let event = ChatEvent::Progress { stage: Stage::GeneratingSql, message: "x".into(), conversation_id: None };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"type": "progress", "stage": "generating_sql", "message": "x"})
+        );
+    }
+
+    #[test]
+    fn newer_versions_are_refused() {
+        let cancel = CancelRequest {
+            v: MESSAGE_VERSION + 1,
+            ..CancelRequest::new(Uuid::nil(), Uuid::nil(), None, CancelReason::UserStopped)
+        };
+        assert!(matches!(CancelRequest::decode(&cancel.encode()), Err(DecodeError::UnsupportedVersion(_))));
+    }
+
+    #[test]
+    fn cancel_matches_only_the_owner() {
+        let job = QueryJob {
+            v: 1,
+            job_id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            conversation_id: Uuid::new_v4(),
+            new_conversation: true,
+            user_message_id: Uuid::new_v4(),
+            assistant_message_id: Uuid::new_v4(),
+            question: "q".into(),
+            language: Language::En,
+            model_id: Uuid::new_v4(),
+            connection_id: Uuid::new_v4(),
+            events_subject: "s".into(),
+            accepted_at: Utc::now() - chrono::Duration::seconds(1),
+        };
+        let mine = CancelRequest::new(job.user_id, job.conversation_id, None, CancelReason::UserStopped);
+        let other = CancelRequest::new(Uuid::new_v4(), job.conversation_id, None, CancelReason::UserStopped);
+        assert!(mine.matches(&job));
+        assert!(!other.matches(&job));
+        let later_job = QueryJob { accepted_at: mine.issued_at + chrono::Duration::seconds(1), ..job };
+        assert!(!mine.matches(&later_job), "a question asked after the stop must run");
+    }
+}
