@@ -4,6 +4,7 @@
 //! With no settings at all the defaults describe the embedded mode: SQLite under `data/`, the in-process bus, a
 //! demo database. Setting `nats_url` and a `postgres://` `database_url` is all the distributed mode needs.
 
+use crate::netguard::NetworkPolicy;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub worker: WorkerSettings,
     pub demo: DemoSettings,
+    /// Which destinations users' connections and models may point at (the SSRF guard).
+    pub network: NetworkPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +125,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             worker: WorkerSettings::default(),
             demo: DemoSettings::default(),
+            network: NetworkPolicy::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod error_code;
 pub mod kinds;
 pub mod messages;
+pub mod netguard;
 pub mod subjects;
 
 pub use error_code::ErrorCode;

@@ -1,0 +1,43 @@
+//! The [`AuthUser`] extractor: a valid access token in `Authorization: Bearer <token>`.
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::TokenKind;
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The user a request is authenticated as. Rejects with 401 `UNAUTHORIZED` when the header is missing or the
+/// token is malformed, forged, expired or a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthUser {
+    pub user_id: Uuid,
+}
+
+impl FromRequestParts<Arc<AppState>> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        let claims = state.tokens.verify(token, TokenKind::Access)?;
+        Ok(AuthUser { user_id: claims.sub })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing_token", "missing `Authorization: Bearer <token>` header"))?;
+    let malformed = || ApiError::unauthorized("invalid_token", "the Authorization header is not `Bearer <token>`");
+    let value = value.to_str().map_err(|_| malformed())?;
+    // The scheme is case-insensitive (RFC 7235).
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(token)
+}

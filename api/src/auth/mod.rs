@@ -1,0 +1,12 @@
+//! Authentication: JWT access and refresh tokens, argon2id password hashes, the [`AuthUser`] extractor and the
+//! `/auth/*` routes.
+
+mod extract;
+mod passwords;
+mod routes;
+mod tokens;
+
+pub use extract::AuthUser;
+pub use passwords::{PasswordError, PasswordHasher};
+pub(crate) use routes::routes;
+pub use tokens::{Claims, KeySetupError, TokenError, TokenKeys, TokenKind, TokenPair};

@@ -1,0 +1,339 @@
+//! The chat API: `GET /chat/stream` (SSE) and `POST /chat/stop`.
+//!
+//! A question becomes a [`QueryJob`] on the bus; the job's events come back to this node on one subscription
+//! ([`ChatHub::run`]) and are routed to the stream that waits for them. The stream drops events it has already
+//! sent (a job re-run after a worker crash repeats them), ends after `done` or `error`, and cancels the job when
+//! the client goes away.
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResponse};
+use crate::extract::{ValidJson, ValidQuery};
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dashmap::DashMap;
+use futures::{Stream, StreamExt};
+use querygpt_bus::Bus;
+use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent, MESSAGE_VERSION, QueryJob};
+use querygpt_common::{ErrorCode, Language};
+use querygpt_store::{Connection, Model};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Sequence number given to events this node makes up itself (a stop, a timeout): the terminal slot, so that the
+/// worker's own terminal event, if it comes later, is dropped as a duplicate.
+const LOCAL_TERMINAL_SEQ: u32 = 6;
+/// Longest question accepted, in characters.
+const MAX_QUESTION_CHARS: usize = 4000;
+/// Events buffered per stream: a job emits at most six.
+const STREAM_BUFFER: usize = 16;
+
+/// A stream waiting for its job's events.
+struct LiveStream {
+    job: QueryJob,
+    events: mpsc::Sender<JobEvent>,
+}
+
+/// Routes the events addressed to this node to the SSE streams waiting for them.
+pub struct ChatHub {
+    streams: DashMap<Uuid, LiveStream>,
+    /// Ends every open stream on graceful shutdown (idle SSE streams would otherwise hold it up).
+    shutdown: CancellationToken,
+}
+
+impl ChatHub {
+    pub fn new(shutdown: CancellationToken) -> Self {
+        ChatHub { streams: DashMap::new(), shutdown }
+    }
+
+    /// Number of open chat streams on this node.
+    pub fn open_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Forwards this node's job events and everyone's cancellations to the open streams until shutdown.
+    pub async fn run(&self, bus: Arc<dyn Bus>, node_id: &str) -> Result<(), querygpt_bus::BusError> {
+        let mut events = bus.subscribe_events(node_id).await?;
+        let mut cancels = bus.subscribe_cancels().await?;
+        loop {
+            tokio::select! {
+                Some(event) = events.next() => self.route(event),
+                Some(cancel) = cancels.next() => self.stop_matching(&cancel),
+                _ = self.shutdown.cancelled() => return Ok(()),
+                else => return Ok(()),
+            }
+        }
+    }
+
+    fn route(&self, event: JobEvent) {
+        if let Some(stream) = self.streams.get(&event.job_id) {
+            // A full or closed buffer means the client is gone; its drop guard cleans up.
+            let _ = stream.events.try_send(event);
+        }
+    }
+
+    /// Ends the streams of the conversation a user stopped, at once, whichever node the stop reached.
+    fn stop_matching(&self, cancel: &CancelRequest) {
+        if cancel.reason != CancelReason::UserStopped {
+            return;
+        }
+        for stream in self.streams.iter().filter(|s| cancel.matches(&s.job)) {
+            let _ = stream.events.try_send(local_event(stream.job.job_id, ChatEvent::stopped(stream.job.language)));
+        }
+    }
+}
+
+fn local_event(job_id: Uuid, event: ChatEvent) -> JobEvent {
+    JobEvent { v: MESSAGE_VERSION, job_id, seq: LOCAL_TERMINAL_SEQ, event }
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/chat/stream", get(stream)).route("/chat/stop", post(stop))
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamParams {
+    query: Option<String>,
+    model: Option<String>,
+    conversation_id: Option<String>,
+    connection_id: Option<String>,
+    language: Option<String>,
+}
+
+/// `GET /chat/stream`: validates the question, publishes the job, and streams its events.
+async fn stream(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    ValidQuery(params): ValidQuery<StreamParams>,
+) -> Result<Response, ApiError> {
+    let question = params.query.as_deref().map(str::trim).unwrap_or_default();
+    if question.is_empty() {
+        return Err(ApiError::invalid_field("query", "required", "query must not be empty"));
+    }
+    if question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(ApiError::invalid_field(
+            "query",
+            "too_long",
+            format!("query is longer than {MAX_QUESTION_CHARS} characters"),
+        ));
+    }
+    let language = match params.language.as_deref() {
+        None | Some("") => Language::default(),
+        Some(l) => l.parse().map_err(|e: String| ApiError::invalid_field("language", "invalid", e))?,
+    };
+    let conversation_id = optional_uuid("conversation_id", params.conversation_id.as_deref())?;
+    let connection_id = optional_uuid("connection_id", params.connection_id.as_deref())?;
+
+    let store = &state.store;
+    let conversation = match conversation_id {
+        Some(id) => {
+            Some(store.conversation(user.user_id, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?)
+        }
+        None => None,
+    };
+    let model = resolve_model(&state, user.user_id, params.model.as_deref()).await?;
+    let connection = resolve_connection(
+        &state,
+        user.user_id,
+        connection_id.or_else(|| conversation.as_ref().and_then(|c| c.connection_id)),
+    )
+    .await?;
+
+    let job_id = Uuid::now_v7();
+    let job = QueryJob {
+        v: MESSAGE_VERSION,
+        job_id,
+        user_id: user.user_id,
+        conversation_id: conversation_id.unwrap_or_else(Uuid::now_v7),
+        new_conversation: conversation.is_none(),
+        user_message_id: Uuid::now_v7(),
+        assistant_message_id: Uuid::now_v7(),
+        question: question.to_string(),
+        language,
+        model_id: model.id,
+        connection_id: connection.id,
+        events_subject: state.bus.events_subject(&state.node_id, job_id),
+        accepted_at: chrono::Utc::now(),
+    };
+
+    // Register before publishing: the first event can arrive before `submit_job` returns.
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    state.chat.streams.insert(job_id, LiveStream { job: job.clone(), events: sender });
+    let guard = StreamGuard {
+        state: state.clone(),
+        job_id,
+        user_id: job.user_id,
+        conversation_id: job.conversation_id,
+        finished: false,
+    };
+    state.bus.submit_job(&job).await?;
+
+    let timeout = Duration::from_secs(state.settings.jobs.stream_timeout_secs);
+    let body = event_stream(receiver, guard, timeout, state.chat.shutdown.clone());
+    let mut response = Sse::new(body).keep_alive(KeepAlive::default()).into_response();
+    if let Ok(value) = HeaderValue::from_str(&job.conversation_id.to_string()) {
+        response.headers_mut().insert("x-conversation-id", value);
+    }
+    // Tell reverse proxies (nginx) not to buffer the stream.
+    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// State of one SSE body.
+struct StreamState {
+    receiver: mpsc::Receiver<JobEvent>,
+    guard: StreamGuard,
+    last_seq: u32,
+    ended: bool,
+    deadline: tokio::time::Instant,
+    shutdown: CancellationToken,
+}
+
+/// The SSE body: events in sequence order without duplicates, ending after the terminal event, on timeout, or on
+/// shutdown.
+fn event_stream(
+    receiver: mpsc::Receiver<JobEvent>,
+    guard: StreamGuard,
+    timeout: Duration,
+    shutdown: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let state = StreamState { receiver, guard, last_seq: 0, ended: false, deadline, shutdown };
+    futures::stream::unfold(state, |mut st| async move {
+        if st.ended {
+            return None;
+        }
+        loop {
+            let job_id = st.guard.job_id;
+            let event = tokio::select! {
+                event = st.receiver.recv() => match event {
+                    Some(event) => {
+                        // The job ended by itself, or by a stop that every worker has received: nothing to cancel.
+                        st.guard.finished |= event.event.is_terminal();
+                        event
+                    }
+                    None => return None,
+                },
+                // The guard stays unfinished: dropping it cancels the abandoned job.
+                _ = tokio::time::sleep_until(st.deadline) => local_event(
+                    job_id,
+                    ChatEvent::error(ErrorCode::InternalError, "no answer in time; the query was abandoned"),
+                ),
+                _ = st.shutdown.cancelled() => {
+                    // The job goes on and its answer is stored; the client finds it in the conversation.
+                    st.guard.finished = true;
+                    local_event(job_id, ChatEvent::error(ErrorCode::InternalError, "the server is restarting; the answer will be in the conversation"))
+                }
+            };
+            if event.seq <= st.last_seq {
+                continue;
+            }
+            st.last_seq = event.seq;
+            st.ended = event.event.is_terminal();
+            let sse = Event::default()
+                .event(event.event.name())
+                .id(event.seq.to_string())
+                .json_data(&event.event)
+                .expect("chat events always serialize");
+            return Some((Ok(sse), st));
+        }
+    })
+}
+
+/// Unregisters a stream when its response body is dropped; if the job had not finished (the client went away),
+/// cancels it so that the LLM call and the query stop.
+struct StreamGuard {
+    state: Arc<AppState>,
+    job_id: Uuid,
+    user_id: Uuid,
+    conversation_id: Uuid,
+    finished: bool,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.state.chat.streams.remove(&self.job_id);
+        if self.finished {
+            return;
+        }
+        let cancel =
+            CancelRequest::new(self.user_id, self.conversation_id, Some(self.job_id), CancelReason::ClientGone);
+        let bus = self.state.bus.clone();
+        tokio::spawn(async move {
+            if let Err(e) = bus.publish_cancel(&cancel).await {
+                tracing::warn!(error = %e, "cannot cancel the job of a departed client");
+            }
+        });
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StopRequest {
+    conversation_id: String,
+}
+
+/// `POST /chat/stop`: stops the running job of a conversation, wherever it runs.
+async fn stop(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    ValidJson(body): ValidJson<StopRequest>,
+) -> Result<Response, ApiError> {
+    let conversation_id = parse_uuid("conversation_id", &body.conversation_id)?;
+    let cancel = CancelRequest::new(user.user_id, conversation_id, None, CancelReason::UserStopped);
+    state.bus.publish_cancel(&cancel).await?;
+    Ok(ApiResponse::ok(serde_json::json!({"conversation_id": conversation_id, "stopped": true}))
+        .with_message("已停止")
+        .into_response())
+}
+
+fn parse_uuid(field: &'static str, value: &str) -> Result<Uuid, ApiError> {
+    value.trim().parse().map_err(|_| ApiError::invalid_field(field, "invalid", format!("{field} is not a valid id")))
+}
+
+fn optional_uuid(field: &'static str, value: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    value.map(str::trim).filter(|v| !v.is_empty()).map(|v| parse_uuid(field, v)).transpose()
+}
+
+/// The model named by `model` (its id, or its provider model name such as `gpt-4o`, or its display name), else the
+/// user's default model.
+async fn resolve_model(state: &AppState, user_id: Uuid, model: Option<&str>) -> Result<Model, ApiError> {
+    let store = &state.store;
+    match model.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(wanted) => {
+            if let Ok(id) = wanted.parse::<Uuid>() {
+                return store.model(user_id, id).await?.ok_or_else(|| ApiError::not_found("model"));
+            }
+            let models = store.list_models(user_id).await?;
+            models
+                .into_iter()
+                .find(|m| m.model_id == wanted || m.name == wanted)
+                .ok_or_else(|| ApiError::not_found("model"))
+        }
+        None => store.default_model(user_id).await?.ok_or_else(|| {
+            ApiError::invalid_field("model", "required", "no model is configured: add one with POST /api/v1/models")
+        }),
+    }
+}
+
+/// The connection `id`, else the user's default connection.
+async fn resolve_connection(state: &AppState, user_id: Uuid, id: Option<Uuid>) -> Result<Connection, ApiError> {
+    match id {
+        Some(id) => state.store.connection(user_id, id).await?.ok_or_else(|| ApiError::not_found("connection")),
+        None => state.store.default_connection(user_id).await?.ok_or_else(|| {
+            ApiError::invalid_field(
+                "connection_id",
+                "required",
+                "no connection is configured: add one with POST /api/v1/connections",
+            )
+        }),
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP API node of QueryGPT-rs: the QueryGPT v2 API under `/api/v1`.
+//!
+//! Every response uses the v2 envelope (`{success, data, message}` or `{success: false, error: {code, message,
+//! details}}`, see [`error`]), except `/health` which has the Text2SQL document's flat shape. The node is
+//! stateless apart from live chat streams: tokens are verified with the shared secret, data lives in the
+//! [`Store`], and questions go to workers over the [`Bus`].
+
+pub mod auth;
+pub mod chat;
+mod connections;
+mod conversations;
+pub mod error;
+pub mod extract;
+mod health;
+mod models;
+mod timestamp;
+mod validate;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use querygpt_bus::Bus;
+use querygpt_common::config::Settings;
+use querygpt_store::{NewConnection, Store};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use auth::{AuthUser, PasswordHasher, TokenKeys};
+pub use error::{ApiError, ApiResponse};
+pub use extract::{PathId, ValidJson, ValidQuery};
+
+/// Largest request body accepted. Requests of this API are small JSON documents.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Everything a request handler can reach. Shared as `Arc<AppState>`.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub settings: Arc<Settings>,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+    /// Given to every new user as its default connection (the embedded demo database), if set.
+    pub demo_connection: Option<NewConnection>,
+    /// Name of this API node in event subjects.
+    pub node_id: String,
+    pub chat: chat::ChatHub,
+}
+
+impl AppState {
+    /// The password hasher is built from `settings.auth.password_hash_concurrency`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        settings: Arc<Settings>,
+        tokens: TokenKeys,
+        demo_connection: Option<NewConnection>,
+        node_id: String,
+        chat: chat::ChatHub,
+    ) -> Arc<Self> {
+        let passwords = PasswordHasher::new(settings.auth.password_hash_concurrency);
+        Arc::new(AppState { store, bus, settings, tokens, passwords, demo_connection, node_id, chat })
+    }
+}
+
+/// The whole HTTP application: every route under `/api/v1`, a JSON 404 for anything else, a body size limit and
+/// request tracing. No CORS layer: browsers on other origins are refused until CORS is configured explicitly.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .merge(health::routes())
+        .merge(auth::routes())
+        .merge(models::routes())
+        .merge(connections::routes())
+        .merge(conversations::routes())
+        .merge(chat::routes())
+        // After the merges: applies to every route registered above.
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()).into())
+}
+
+/// The document has no 405 code: a method a path does not support is reported as "no such endpoint".
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    not_found(method, uri).await
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "API listening");
+    }
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,641 @@
+//! The NATS JetStream backend: durable jobs on a work-queue stream, core NATS for events and cancellations.
+
+use crate::{Bus, BusError, DUPLICATE_WINDOW, JobAcker, JobDelivery};
+use async_nats::jetstream::{
+    self, AckKind,
+    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    context::{PublishError, PublishErrorKind},
+    message::PublishMessage,
+    stream::{self, RetentionPolicy, StorageType},
+};
+use async_nats::{ConnectOptions, Event, HeaderMap};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use querygpt_common::messages::{BusMessage, CancelRequest, JobEvent, QueryJob};
+use querygpt_common::subjects::Subjects;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+/// Name of the durable pull consumer that all workers share.
+pub const WORKERS_CONSUMER: &str = "workers";
+/// Header of a dead-lettered copy: why the job was given up.
+pub const DEAD_REASON_HEADER: &str = "QueryGPT-Dead-Reason";
+/// Header of a dead-lettered copy: the job's sequence in the jobs stream.
+pub const DEAD_SEQUENCE_HEADER: &str = "QueryGPT-Dead-Stream-Sequence";
+/// Header of a dead-lettered copy: how many times the job had been delivered.
+pub const DEAD_DELIVERIES_HEADER: &str = "QueryGPT-Dead-Deliveries";
+/// How long the dead-letter stream keeps a job.
+pub const DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// Jobs delivered but not yet acked, over all workers, before the server stops delivering. Far above any real
+/// worker pool: the limit that matters is each worker's own concurrency.
+const MAX_ACK_PENDING: i64 = 10_000;
+/// Life of one pull request; the client renews it, so this only bounds how long a lost request goes unnoticed.
+const PULL_EXPIRES: Duration = Duration::from_secs(30);
+/// The server sends a heartbeat this often while a pull request waits; two missed ones mean the pull is lost.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+const CONNECT_ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Header values cannot hold line breaks and should stay small.
+const MAX_REASON_LEN: usize = 512;
+
+/// Settings of the shared job consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatsJobOptions {
+    /// A delivered job not acked (nor marked in progress) within this time goes to another worker.
+    pub ack_wait: Duration,
+    /// Deliveries of one job before it is given up and moved to the dead-letter stream; -1 for no limit.
+    pub max_deliver: i64,
+}
+
+/// Name of the dead-letter stream of a deployment, next to [`Subjects::jobs_stream`].
+pub fn dead_letter_stream(subjects: &Subjects) -> String {
+    let jobs = subjects.jobs_stream();
+    let base = jobs.strip_suffix("_JOBS").unwrap_or(&jobs);
+    format!("{base}_DEAD")
+}
+
+/// The bus on a NATS server with JetStream (2.9 or later). Clones share one connection.
+///
+/// Topology, created or updated by [`NatsBus::connect`] so that any node may start first:
+/// - `<PREFIX>_JOBS` ([`Subjects::jobs_stream`]): work-queue stream on `subjects.jobs()`, file storage, deduplicated
+///   by `Nats-Msg-Id` (the job id) over [`DUPLICATE_WINDOW`]; one durable pull consumer, [`WORKERS_CONSUMER`],
+///   shared by every worker, with explicit acks.
+/// - `<PREFIX>_DEAD` ([`dead_letter_stream`]): limits stream on `subjects.dead_letter()` keeping dead jobs for
+///   [`DEAD_LETTER_MAX_AGE`], each with a [`DEAD_REASON_HEADER`]. Jobs land there when unreadable, when a worker
+///   dead-letters them, and when they exhaust `max_deliver` (a job stream watches the server's advisories).
+/// - Events and cancellations are core NATS messages: fire-and-forget, dropped for a subscriber that falls behind.
+#[derive(Clone)]
+pub struct NatsBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    subjects: Subjects,
+    options: NatsJobOptions,
+    consumer: PullConsumer,
+}
+
+impl NatsBus {
+    /// Connects (retrying a few times), then creates or updates the jobs stream, its consumer and the dead-letter
+    /// stream. After the first connection the client reconnects forever.
+    pub async fn connect(url: &str, subjects: Subjects, options: NatsJobOptions) -> Result<Self, BusError> {
+        let client = connect_with_retry(url, &subjects).await?;
+        let jetstream = jetstream::new(client.clone());
+        ensure_dead_letter_stream(&jetstream, &subjects).await?;
+        let consumer = ensure_jobs_topology(&jetstream, &subjects, options).await?;
+        info!(url, stream = %subjects.jobs_stream(), "connected to the NATS bus");
+        Ok(NatsBus { inner: Arc::new(Inner { client, jetstream, subjects, options, consumer }) })
+    }
+
+    /// The subjects this bus uses.
+    pub fn subjects(&self) -> &Subjects {
+        &self.inner.subjects
+    }
+
+    /// Confirms that the server has processed everything this connection sent before (a subscription in
+    /// particular): the server handles one connection's messages in order, so the PONG of a flush proves it.
+    async fn round_trip(&self) -> Result<(), BusError> {
+        self.inner.client.flush().await.map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+}
+
+async fn connect_with_retry(url: &str, subjects: &Subjects) -> Result<async_nats::Client, BusError> {
+    let mut backoff = Backoff::new();
+    let mut attempt = 1;
+    loop {
+        let options = ConnectOptions::new()
+            .name(format!("querygpt {}", subjects.prefix()))
+            .max_reconnects(None)
+            .event_callback(|event| async move {
+                match event {
+                    Event::Connected => info!("NATS connection (re)established"),
+                    Event::Disconnected => warn!("NATS connection lost; reconnecting"),
+                    Event::SlowConsumer(sid) => warn!(sid, "NATS subscription too slow: messages were dropped"),
+                    other => warn!(event = %other, "NATS connection event"),
+                }
+            });
+        match options.connect(url).await {
+            Ok(client) => return Ok(client),
+            Err(err) if attempt < CONNECT_ATTEMPTS => {
+                let delay = backoff.next_delay();
+                warn!(url, attempt, error = %err, ?delay, "cannot connect to NATS; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(err) => return Err(BusError::Unavailable(format!("cannot connect to NATS at {url}: {err}"))),
+        }
+    }
+}
+
+async fn ensure_dead_letter_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<(), BusError> {
+    let dead_subject = subjects.dead_letter();
+    ensure_stream(js, &dead_letter_stream(subjects), |config| {
+        config.subjects = vec![dead_subject.clone()];
+        config.retention = RetentionPolicy::Limits;
+        config.storage = StorageType::File;
+        config.max_age = DEAD_LETTER_MAX_AGE;
+        config.duplicate_window = DUPLICATE_WINDOW;
+    })
+    .await
+    .map(drop)
+}
+
+async fn ensure_jobs_topology(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    options: NatsJobOptions,
+) -> Result<PullConsumer, BusError> {
+    let jobs_subject = subjects.jobs();
+    let stream = ensure_stream(js, &subjects.jobs_stream(), |config| {
+        config.subjects = vec![jobs_subject.clone()];
+        config.retention = RetentionPolicy::WorkQueue;
+        config.storage = StorageType::File;
+        config.duplicate_window = DUPLICATE_WINDOW;
+    })
+    .await?;
+    ensure_consumer(&stream, options).await
+}
+
+/// Creates the stream, or brings the fields `apply` sets up to date on an existing one; other fields keep whatever
+/// an operator tuned. Retried because two nodes starting together race to create it.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    name: &str,
+    apply: impl Fn(&mut stream::Config),
+) -> Result<stream::Stream, BusError> {
+    let mut attempts_left = 3;
+    loop {
+        let result = match js.get_stream(name).await {
+            Ok(existing) => {
+                let current = existing.cached_info().config.clone();
+                let mut wanted = current.clone();
+                apply(&mut wanted);
+                if wanted == current {
+                    return Ok(existing);
+                }
+                info!(stream = name, "updating the stream configuration");
+                match js.update_stream(&wanted).await {
+                    Ok(_) => js.get_stream(name).await.map_err(|err| err.to_string()),
+                    Err(err) => Err(format!("cannot update stream {name} (some settings cannot change): {err}")),
+                }
+            }
+            Err(err) if is_not_found(&err) => {
+                let mut config = stream::Config { name: name.to_owned(), ..Default::default() };
+                apply(&mut config);
+                info!(stream = name, "creating the stream");
+                js.create_stream(config).await.map_err(|err| err.to_string())
+            }
+            Err(err) => Err(err.to_string()),
+        };
+        attempts_left -= 1;
+        match result {
+            Ok(stream) => return Ok(stream),
+            Err(err) if attempts_left > 0 => debug!(stream = name, error = %err, "stream setup failed; retrying"),
+            Err(err) => return Err(BusError::Unavailable(format!("cannot set up stream {name}: {err}"))),
+        }
+    }
+}
+
+fn is_not_found(err: &jetstream::context::GetStreamError) -> bool {
+    matches!(err.kind(), jetstream::context::GetStreamErrorKind::JetStream(e)
+        if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
+
+fn apply_consumer_options(config: &mut pull::Config, options: NatsJobOptions) {
+    config.durable_name = Some(WORKERS_CONSUMER.to_owned());
+    config.deliver_policy = DeliverPolicy::All;
+    config.ack_policy = AckPolicy::Explicit;
+    config.ack_wait = options.ack_wait;
+    config.max_deliver = options.max_deliver;
+    config.max_ack_pending = MAX_ACK_PENDING;
+}
+
+/// Creates the shared consumer, or updates the settings this bus owns on an existing one. A server that refuses the
+/// update leaves the existing consumer working: that is logged, not fatal.
+async fn ensure_consumer(stream: &stream::Stream, options: NatsJobOptions) -> Result<PullConsumer, BusError> {
+    let existing = match stream.consumer_info(WORKERS_CONSUMER).await {
+        Ok(info) => Some(info.config),
+        Err(err) if matches!(err.kind(), jetstream::context::ConsumerInfoErrorKind::NotFound) => None,
+        Err(err) => return Err(BusError::Unavailable(format!("cannot read consumer {WORKERS_CONSUMER}: {err}"))),
+    };
+    let current = match existing {
+        Some(config) => {
+            let current = <pull::Config as jetstream::consumer::FromConsumer>::try_from_consumer_config(config)
+                .map_err(|err| BusError::Other(format!("consumer {WORKERS_CONSUMER} is not a pull consumer: {err}")))?;
+            Some(current)
+        }
+        None => None,
+    };
+    let mut wanted = current.clone().unwrap_or_default();
+    apply_consumer_options(&mut wanted, options);
+    if current.as_ref() == Some(&wanted) {
+        return stream.get_consumer(WORKERS_CONSUMER).await.map_err(|err| BusError::Unavailable(err.to_string()));
+    }
+    match stream.create_consumer(wanted).await {
+        Ok(consumer) => Ok(consumer),
+        Err(err) if current.is_some() => {
+            warn!(error = %err, "the server refused to update the job consumer; using it as it is");
+            stream.get_consumer(WORKERS_CONSUMER).await.map_err(|err| BusError::Unavailable(err.to_string()))
+        }
+        Err(err) => Err(BusError::Unavailable(format!("cannot create consumer {WORKERS_CONSUMER}: {err}"))),
+    }
+}
+
+impl Inner {
+    /// Publishes a copy of a job to the dead-letter stream and waits for the server to store it. The message id makes
+    /// a repeated attempt for the same stored job harmless.
+    async fn publish_dead_copy(
+        &self,
+        payload: Bytes,
+        reason: &str,
+        stream_sequence: Option<u64>,
+        deliveries: Option<i64>,
+    ) -> Result<(), BusError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(DEAD_REASON_HEADER, header_safe(reason));
+        if let Some(sequence) = stream_sequence {
+            headers.insert(DEAD_SEQUENCE_HEADER, sequence.to_string());
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("{}:{sequence}", self.subjects.jobs_stream()));
+        }
+        if let Some(deliveries) = deliveries {
+            headers.insert(DEAD_DELIVERIES_HEADER, deliveries.to_string());
+        }
+        let publish = PublishMessage::build().payload(payload).headers(headers);
+        let ack = self.jetstream.send_publish(self.subjects.dead_letter(), publish).await.map_err(publish_error)?;
+        ack.await.map_err(publish_error)?;
+        Ok(())
+    }
+
+    /// Dead-letters a delivered message: the copy first, then `Term` so it is never delivered again (under work-queue
+    /// retention that also deletes it).
+    async fn dead_letter_message(&self, message: &jetstream::Message, reason: &str) -> Result<(), BusError> {
+        let (sequence, deliveries) = match message.info() {
+            Ok(info) => (Some(info.stream_sequence), Some(info.delivered)),
+            Err(_) => (None, None),
+        };
+        self.publish_dead_copy(message.payload.clone(), reason, sequence, deliveries).await?;
+        message.double_ack_with(AckKind::Term).await.map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+
+    /// Turns a pulled message into a delivery, or dead-letters it when it cannot be read.
+    async fn accept(self: &Arc<Self>, message: jetstream::Message) -> Option<JobDelivery> {
+        let attempt = match message.info() {
+            Ok(info) => u64::try_from(info.delivered).unwrap_or(1).max(1),
+            Err(err) => {
+                warn!(subject = %message.subject, error = %err, "ignoring a message that is not a JetStream delivery");
+                return None;
+            }
+        };
+        match QueryJob::decode(&message.payload) {
+            Ok(job) => {
+                Some(JobDelivery { job, attempt, acker: Box::new(NatsAcker { message, bus: Arc::clone(self) }) })
+            }
+            Err(err) => {
+                let reason = format!("undecodable job: {err}");
+                warn!(%reason, "dead-lettering a job this worker cannot read");
+                if let Err(err) = self.dead_letter_message(&message, &reason).await {
+                    // Left unacked, it comes back after the ack wait and the dead-lettering is tried again.
+                    error!(error = %err, "cannot dead-letter an unreadable job");
+                }
+                None
+            }
+        }
+    }
+
+    /// Moves a job that exhausted its deliveries (reported by a server advisory) to the dead-letter stream: under
+    /// work-queue retention it would otherwise stay in the jobs stream, never delivered again. Every worker sees the
+    /// advisory; the dead copy is deduplicated by sequence and a second delete finds nothing.
+    async fn bury_exhausted(&self, sequence: u64, deliveries: Option<i64>) -> Result<(), BusError> {
+        let stream = self
+            .jetstream
+            .get_stream_no_info(self.subjects.jobs_stream())
+            .await
+            .map_err(|err| BusError::Unavailable(err.to_string()))?;
+        let message = match stream.get_raw_message(sequence).await {
+            Ok(message) => message,
+            Err(err) if matches!(err.kind(), jetstream::stream::RawMessageErrorKind::NoMessageFound) => return Ok(()),
+            Err(err) => return Err(BusError::Unavailable(err.to_string())),
+        };
+        let reason = match deliveries {
+            Some(n) => format!("delivered {n} times without being acknowledged"),
+            None => "delivered the maximum number of times without being acknowledged".to_owned(),
+        };
+        self.publish_dead_copy(message.payload, &reason, Some(sequence), deliveries).await?;
+        if let Err(err) = stream.delete_message(sequence).await {
+            debug!(sequence, error = %err, "exhausted job already removed by another worker");
+        }
+        warn!(sequence, %reason, "job moved to the dead-letter stream");
+        Ok(())
+    }
+}
+
+/// Follows the server's max-deliveries advisories of the job consumer and buries the exhausted jobs.
+async fn watch_exhausted(bus: Arc<Inner>, mut advisories: async_nats::Subscriber) {
+    while let Some(message) = advisories.next().await {
+        let advisory: serde_json::Value = match serde_json::from_slice(&message.payload) {
+            Ok(advisory) => advisory,
+            Err(err) => {
+                warn!(error = %err, "unreadable max-deliveries advisory");
+                continue;
+            }
+        };
+        let Some(sequence) = advisory.get("stream_seq").and_then(serde_json::Value::as_u64) else {
+            warn!(%advisory, "max-deliveries advisory without a stream sequence");
+            continue;
+        };
+        let deliveries = advisory.get("deliveries").and_then(serde_json::Value::as_i64);
+        if let Err(err) = bus.bury_exhausted(sequence, deliveries).await {
+            error!(sequence, error = %err, "cannot move an exhausted job to the dead-letter stream");
+        }
+    }
+}
+
+/// Aborts a background task when the job stream that owns it is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Pull messages are requested in batches of this size. The client asks for the next batch once half of the
+/// current one has arrived, so up to one and a half batches are requested but not yet handed out: two thirds of
+/// `prefetch` keeps that within `prefetch`.
+fn batch_for_prefetch(prefetch: usize) -> usize {
+    (prefetch.saturating_mul(2) / 3).max(1)
+}
+
+/// State of one worker's job stream: the pull subscription, reopened whenever it breaks.
+struct Puller {
+    bus: Arc<Inner>,
+    consumer: PullConsumer,
+    batch: usize,
+    messages: Option<pull::Stream>,
+    backoff: Backoff,
+    _exhausted_watcher: AbortOnDrop,
+}
+
+impl Puller {
+    async fn open(consumer: &PullConsumer, batch: usize) -> Result<pull::Stream, BusError> {
+        consumer
+            .stream()
+            .max_messages_per_batch(batch)
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
+            .messages()
+            .await
+            .map_err(|err| BusError::Unavailable(format!("cannot pull jobs: {err}")))
+    }
+
+    /// Waits for the next readable job. Never gives up: pull failures are logged and the pull is reopened (after
+    /// re-creating the consumer if it was deleted), with a growing delay while it keeps failing.
+    async fn next_delivery(&mut self) -> JobDelivery {
+        loop {
+            let Some(messages) = self.messages.as_mut() else {
+                self.reopen().await;
+                continue;
+            };
+            match messages.next().await {
+                Some(Ok(message)) => {
+                    self.backoff.reset();
+                    if let Some(delivery) = self.bus.accept(message).await {
+                        return delivery;
+                    }
+                }
+                Some(Err(err)) => match err.kind() {
+                    // The pull stream itself renews its request after these.
+                    pull::MessagesErrorKind::Pull | pull::MessagesErrorKind::Other => {
+                        warn!(error = %err, "job pull failed; continuing");
+                    }
+                    _ => {
+                        warn!(error = %err, "job pull broken; reopening it");
+                        self.messages = None;
+                    }
+                },
+                None => {
+                    warn!("job pull ended; reopening it");
+                    self.messages = None;
+                }
+            }
+        }
+    }
+
+    async fn reopen(&mut self) {
+        tokio::time::sleep(self.backoff.next_delay()).await;
+        let bus = &self.bus;
+        match ensure_jobs_topology(&bus.jetstream, &bus.subjects, bus.options).await {
+            Ok(consumer) => self.consumer = consumer,
+            Err(err) => warn!(error = %err, "cannot check the job consumer; reusing it"),
+        }
+        match Self::open(&self.consumer, self.batch).await {
+            Ok(messages) => self.messages = Some(messages),
+            Err(err) => warn!(error = %err, "cannot reopen the job pull; retrying"),
+        }
+    }
+}
+
+/// Doubling delay between attempts, capped.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff { next: FIRST_BACKOFF }
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.next = FIRST_BACKOFF;
+    }
+}
+
+/// Acknowledgement of one JetStream delivery.
+struct NatsAcker {
+    message: jetstream::Message,
+    bus: Arc<Inner>,
+}
+
+#[async_trait]
+impl JobAcker for NatsAcker {
+    async fn ack(&self) -> Result<(), BusError> {
+        self.message.double_ack().await.map_err(|err| BusError::Unavailable(format!("ack not confirmed: {err}")))
+    }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        self.message.ack_with(AckKind::Progress).await.map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+
+    async fn retry_later(&self, delay: Duration) -> Result<(), BusError> {
+        self.message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+
+    async fn dead_letter(&self, reason: &str) -> Result<(), BusError> {
+        self.bus.dead_letter_message(&self.message, reason).await
+    }
+}
+
+fn publish_error(err: PublishError) -> BusError {
+    match err.kind() {
+        PublishErrorKind::TimedOut
+        | PublishErrorKind::BrokenPipe
+        | PublishErrorKind::MaxAckPending
+        | PublishErrorKind::StreamNotFound => BusError::Unavailable(err.to_string()),
+        _ => BusError::Rejected(err.to_string()),
+    }
+}
+
+/// A header value: no line breaks, bounded length.
+fn header_safe(text: &str) -> String {
+    let mut value: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if value.len() > MAX_REASON_LEN {
+        let mut end = MAX_REASON_LEN;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+    value
+}
+
+/// Decodes a core subscription, dropping (with a warning) what this node cannot read.
+fn decoded<T: BusMessage + Send + 'static>(
+    subscriber: async_nats::Subscriber,
+    kind: &'static str,
+) -> BoxStream<'static, T> {
+    subscriber
+        .filter_map(move |message| {
+            let decoded = match T::decode(&message.payload) {
+                Ok(value) => Some(value),
+                Err(err) => {
+                    warn!(subject = %message.subject, error = %err, "dropping an unreadable {kind}");
+                    None
+                }
+            };
+            futures::future::ready(decoded)
+        })
+        .boxed()
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn submit_job(&self, job: &QueryJob) -> Result<(), BusError> {
+        let publish = PublishMessage::build().payload(job.encode().into()).message_id(job.job_id.to_string());
+        let ack =
+            self.inner.jetstream.send_publish(self.inner.subjects.jobs(), publish).await.map_err(publish_error)?;
+        let ack = ack.await.map_err(publish_error)?;
+        if ack.duplicate {
+            debug!(job_id = %job.job_id, "job already queued; the duplicate was dropped");
+        }
+        Ok(())
+    }
+
+    async fn job_deliveries(&self, prefetch: usize) -> Result<BoxStream<'static, JobDelivery>, BusError> {
+        let bus = Arc::clone(&self.inner);
+        let advisory_subject =
+            format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{WORKERS_CONSUMER}", bus.subjects.jobs_stream());
+        let advisories =
+            bus.client.subscribe(advisory_subject).await.map_err(|err| BusError::Unavailable(err.to_string()))?;
+        let batch = batch_for_prefetch(prefetch);
+        let messages = Puller::open(&bus.consumer, batch).await?;
+        let watcher = AbortOnDrop(tokio::spawn(watch_exhausted(Arc::clone(&bus), advisories)));
+        let puller = Puller {
+            consumer: bus.consumer.clone(),
+            bus,
+            batch,
+            messages: Some(messages),
+            backoff: Backoff::new(),
+            _exhausted_watcher: watcher,
+        };
+        Ok(futures::stream::unfold(puller, |mut puller| async move {
+            let delivery = puller.next_delivery().await;
+            Some((delivery, puller))
+        })
+        .boxed())
+    }
+
+    async fn publish_event(&self, subject: &str, event: &JobEvent) -> Result<(), BusError> {
+        self.inner
+            .client
+            .publish(subject.to_owned(), event.encode().into())
+            .await
+            .map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+
+    async fn subscribe_events(&self, node_id: &str) -> Result<BoxStream<'static, JobEvent>, BusError> {
+        let subject = self.inner.subjects.node_events(node_id);
+        let subscriber =
+            self.inner.client.subscribe(subject).await.map_err(|err| BusError::Unavailable(err.to_string()))?;
+        self.round_trip().await?;
+        Ok(decoded(subscriber, "event"))
+    }
+
+    async fn publish_cancel(&self, cancel: &CancelRequest) -> Result<(), BusError> {
+        self.inner
+            .client
+            .publish(self.inner.subjects.cancel(), cancel.encode().into())
+            .await
+            .map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+
+    async fn subscribe_cancels(&self) -> Result<BoxStream<'static, CancelRequest>, BusError> {
+        let subscriber = self
+            .inner
+            .client
+            .subscribe(self.inner.subjects.cancel())
+            .await
+            .map_err(|err| BusError::Unavailable(err.to_string()))?;
+        self.round_trip().await?;
+        Ok(decoded(subscriber, "cancellation"))
+    }
+
+    fn events_subject(&self, node_id: &str, job_id: uuid::Uuid) -> String {
+        self.inner.subjects.job_events(node_id, job_id)
+    }
+
+    async fn flush(&self) -> Result<(), BusError> {
+        self.inner.client.flush().await.map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_never_request_more_than_prefetch() {
+        for prefetch in 0..50 {
+            let batch = batch_for_prefetch(prefetch);
+            assert!(batch >= 1);
+            // Outstanding at most: what is left of one batch when the next is asked for, plus that next batch.
+            assert!(batch / 2 + batch <= prefetch.max(1), "prefetch {prefetch} batch {batch}");
+        }
+    }
+
+    #[test]
+    fn header_values_are_single_line_and_bounded() {
+        assert_eq!(header_safe("bad\r\njob"), "bad  job");
+        let long = "é".repeat(MAX_REASON_LEN);
+        let safe = header_safe(&long);
+        assert!(safe.len() <= MAX_REASON_LEN && safe.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn dead_letter_stream_sits_next_to_the_jobs_stream() {
+        assert_eq!(dead_letter_stream(&Subjects::new("qg.test-1")), "QG_TEST_1_DEAD");
+    }
+}

@@ -1,0 +1,510 @@
+//! Behaviour of the bus. The shared cases run against both backends: NATS JetStream at `QUERYGPT_TEST_NATS_URL`
+//! (a fresh subject prefix, hence fresh streams, per test) and the in-process bus. Cases that depend on the ack wait
+//! or on raw bytes on the jobs subject only exist on NATS.
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use querygpt_bus::{
+    Bus, DEAD_REASON_HEADER, InProcessBus, JobDelivery, NatsBus, NatsJobOptions, WORKERS_CONSUMER, dead_letter_stream,
+};
+use querygpt_common::Language;
+use querygpt_common::messages::{
+    BusMessage, CancelReason, CancelRequest, ChatEvent, JobEvent, MESSAGE_VERSION, QueryJob, Stage,
+};
+use querygpt_common::subjects::Subjects;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Long enough that nothing is redelivered by timeout during a test.
+const LONG_ACK_WAIT: Duration = Duration::from_secs(30);
+const SHORT_ACK_WAIT: Duration = Duration::from_secs(1);
+/// How long a test waits for something that must arrive.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// How long a test watches for something that must not arrive.
+const QUIET: Duration = Duration::from_millis(600);
+
+fn nats_url() -> String {
+    std::env::var("QUERYGPT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn options(ack_wait: Duration) -> NatsJobOptions {
+    NatsJobOptions { ack_wait, max_deliver: 5 }
+}
+
+enum Backend {
+    Nats { url: String, options: NatsJobOptions, _cleanup: StreamCleanup },
+    InProcess(InProcessBus),
+}
+
+/// One deployment under test.
+struct Harness {
+    subjects: Subjects,
+    backend: Backend,
+}
+
+impl Harness {
+    fn nats(options: NatsJobOptions) -> Self {
+        let subjects = Subjects::new(format!("qgtest{}", Uuid::new_v4().simple()));
+        let url = nats_url();
+        let cleanup =
+            StreamCleanup { url: url.clone(), streams: vec![subjects.jobs_stream(), dead_letter_stream(&subjects)] };
+        Harness { subjects, backend: Backend::Nats { url, options, _cleanup: cleanup } }
+    }
+
+    fn in_process() -> Self {
+        let subjects = Subjects::new("qg");
+        Harness { backend: Backend::InProcess(InProcessBus::new(subjects.clone())), subjects }
+    }
+
+    /// One node of the deployment: its own connection on NATS, as another process would have; the one shared bus
+    /// in process.
+    async fn node(&self) -> Arc<dyn Bus> {
+        match &self.backend {
+            Backend::Nats { url, options, .. } => {
+                Arc::new(NatsBus::connect(url, self.subjects.clone(), *options).await.expect("connect to NATS"))
+            }
+            Backend::InProcess(bus) => Arc::new(bus.clone()),
+        }
+    }
+
+    /// A plain JetStream client on the test's server, for looking behind the bus (NATS only).
+    async fn jetstream(&self) -> Option<jetstream::Context> {
+        match &self.backend {
+            Backend::Nats { url, .. } => Some(jetstream::new(async_nats::connect(url).await.expect("raw connect"))),
+            Backend::InProcess(_) => None,
+        }
+    }
+
+    /// On NATS, checks that acked jobs really left the work queue.
+    async fn assert_jobs_stream_empty(&self) {
+        if let Some(js) = self.jetstream().await {
+            let mut stream = js.get_stream(self.subjects.jobs_stream()).await.expect("jobs stream");
+            assert_eq!(stream.info().await.expect("stream info").state.messages, 0, "jobs left in the stream");
+        }
+    }
+}
+
+/// Deletes a test's streams when the test ends, passed or failed (hence a thread with its own runtime: `Drop`
+/// cannot await).
+struct StreamCleanup {
+    url: String,
+    streams: Vec<String>,
+}
+
+impl Drop for StreamCleanup {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let streams = std::mem::take(&mut self.streams);
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(client) = async_nats::connect(&url).await {
+                    let js = jetstream::new(client);
+                    for stream in streams {
+                        // Absent when the test failed before connecting: nothing to clean.
+                        let _ = js.delete_stream(&stream).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+fn new_job(bus: &dyn Bus) -> QueryJob {
+    let job_id = Uuid::new_v4();
+    QueryJob {
+        v: MESSAGE_VERSION,
+        job_id,
+        user_id: Uuid::new_v4(),
+        conversation_id: Uuid::new_v4(),
+        new_conversation: true,
+        user_message_id: Uuid::new_v4(),
+        assistant_message_id: Uuid::new_v4(),
+        question: "how many orders last week?".into(),
+        language: Language::En,
+        model_id: Uuid::new_v4(),
+        connection_id: Uuid::new_v4(),
+        events_subject: bus.events_subject("node-1", job_id),
+        accepted_at: chrono::Utc::now(),
+    }
+}
+
+fn progress(job_id: Uuid, seq: u32) -> JobEvent {
+    JobEvent {
+        v: MESSAGE_VERSION,
+        job_id,
+        seq,
+        event: ChatEvent::Progress { stage: Stage::Analyzing, message: "analyzing".into(), conversation_id: None },
+    }
+}
+
+async fn next_within<T>(stream: &mut BoxStream<'static, T>, wait: Duration) -> Option<T> {
+    tokio::time::timeout(wait, stream.next()).await.ok().flatten()
+}
+
+async fn expect_next<T>(stream: &mut BoxStream<'static, T>, what: &str) -> T {
+    next_within(stream, PATIENCE).await.unwrap_or_else(|| panic!("no {what} within {PATIENCE:?}"))
+}
+
+async fn expect_no_job(jobs: &mut BoxStream<'static, JobDelivery>, wait: Duration) {
+    if let Some(delivery) = next_within(jobs, wait).await {
+        panic!("unexpected delivery {} of job {}", delivery.attempt, delivery.job.job_id);
+    }
+}
+
+async fn expect_silence<T: std::fmt::Debug>(stream: &mut BoxStream<'static, T>, what: &str) {
+    if let Some(item) = next_within(stream, QUIET).await {
+        panic!("unexpected {what}: {item:?}");
+    }
+}
+
+// ---- cases run on both backends ----
+
+async fn submitted_job_is_delivered_and_acked(h: &Harness) {
+    let bus = h.node().await;
+    let mut jobs = bus.job_deliveries(4).await.unwrap();
+    let job = new_job(&*bus);
+    bus.submit_job(&job).await.unwrap();
+
+    let delivery = expect_next(&mut jobs, "job").await;
+    assert_eq!(delivery.job, job);
+    assert_eq!(delivery.attempt, 1);
+    delivery.acker.ack().await.unwrap();
+
+    expect_no_job(&mut jobs, QUIET).await;
+    h.assert_jobs_stream_empty().await;
+}
+
+async fn each_job_goes_to_one_of_two_competing_workers(h: &Harness) {
+    let api = h.node().await;
+    let a = h.node().await;
+    let b = h.node().await;
+    let mut a_jobs = a.job_deliveries(1).await.unwrap();
+    let mut b_jobs = b.job_deliveries(1).await.unwrap();
+
+    // A worker holding a job with prefetch 1 buffers nothing more: the other worker gets all the rest.
+    let first: Vec<QueryJob> = (0..5).map(|_| new_job(&*api)).collect();
+    for job in &first {
+        api.submit_job(job).await.unwrap();
+    }
+    let held = expect_next(&mut a_jobs, "job for A").await;
+    let mut seen = vec![held.job.job_id];
+    for _ in 1..first.len() {
+        let delivery = expect_next(&mut b_jobs, "job for B").await;
+        seen.push(delivery.job.job_id);
+        delivery.acker.ack().await.unwrap();
+    }
+    held.acker.ack().await.unwrap();
+    let expected: HashSet<Uuid> = first.iter().map(|job| job.job_id).collect();
+    assert_eq!(seen.len(), expected.len());
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), expected);
+
+    // Both pulling at once: every job exactly once between them.
+    let second: Vec<QueryJob> = (0..12).map(|_| new_job(&*api)).collect();
+    for job in &second {
+        api.submit_job(job).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < second.len() {
+        let delivery = tokio::time::timeout(PATIENCE, async {
+            tokio::select! {
+                Some(delivery) = a_jobs.next() => delivery,
+                Some(delivery) = b_jobs.next() => delivery,
+            }
+        })
+        .await
+        .expect("all jobs delivered in time");
+        assert_eq!(delivery.attempt, 1);
+        seen.push(delivery.job.job_id);
+        delivery.acker.ack().await.unwrap();
+    }
+    let expected: HashSet<Uuid> = second.iter().map(|job| job.job_id).collect();
+    assert_eq!(seen.len(), expected.len(), "a job was delivered twice");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), expected);
+    expect_no_job(&mut a_jobs, QUIET).await;
+    expect_no_job(&mut b_jobs, Duration::ZERO).await;
+    h.assert_jobs_stream_empty().await;
+}
+
+async fn retry_later_redelivers_after_the_delay(h: &Harness) {
+    let bus = h.node().await;
+    let mut jobs = bus.job_deliveries(2).await.unwrap();
+    let job = new_job(&*bus);
+    bus.submit_job(&job).await.unwrap();
+
+    let delivery = expect_next(&mut jobs, "job").await;
+    assert_eq!(delivery.attempt, 1);
+    let delay = Duration::from_millis(400);
+    let given_back = Instant::now();
+    delivery.acker.retry_later(delay).await.unwrap();
+
+    let again = expect_next(&mut jobs, "redelivery").await;
+    assert!(given_back.elapsed() >= delay - Duration::from_millis(50), "redelivered after {:?}", given_back.elapsed());
+    assert_eq!(again.job, job);
+    assert_eq!(again.attempt, 2);
+    again.acker.ack().await.unwrap();
+    expect_no_job(&mut jobs, QUIET).await;
+}
+
+async fn same_job_submitted_twice_is_delivered_once(h: &Harness) {
+    let first_node = h.node().await;
+    let second_node = h.node().await;
+    let mut jobs = first_node.job_deliveries(4).await.unwrap();
+    let job = new_job(&*first_node);
+    first_node.submit_job(&job).await.unwrap();
+    // An API node retrying the submission, or another node submitting it, changes nothing.
+    first_node.submit_job(&job).await.unwrap();
+    second_node.submit_job(&job).await.unwrap();
+
+    let delivery = expect_next(&mut jobs, "job").await;
+    assert_eq!(delivery.job, job);
+    delivery.acker.ack().await.unwrap();
+    expect_no_job(&mut jobs, QUIET).await;
+    h.assert_jobs_stream_empty().await;
+}
+
+async fn events_reach_only_the_addressed_node(h: &Harness) {
+    let node_1 = h.node().await;
+    let node_2 = h.node().await;
+    let worker = h.node().await;
+    let mut events_1 = node_1.subscribe_events("node-1").await.unwrap();
+    let mut events_2 = node_2.subscribe_events("node-2").await.unwrap();
+
+    let (job_1, job_2) = (Uuid::new_v4(), Uuid::new_v4());
+    if let Some(js) = h.jetstream().await {
+        // Garbage on a node's subject is dropped, not yielded.
+        js.client().publish(worker.events_subject("node-1", job_1), "{not an event".into()).await.unwrap();
+        js.client().flush().await.unwrap();
+    }
+    let for_1 = progress(job_1, 1);
+    let for_2 = progress(job_2, 1);
+    worker.publish_event(&worker.events_subject("node-1", job_1), &for_1).await.unwrap();
+    worker.publish_event(&worker.events_subject("node-2", job_2), &for_2).await.unwrap();
+    worker.flush().await.unwrap();
+
+    assert_eq!(expect_next(&mut events_1, "event for node 1").await, for_1);
+    // Published after node 1's event: had that one reached node 2 too, it would have come first.
+    assert_eq!(expect_next(&mut events_2, "event for node 2").await, for_2);
+    expect_silence(&mut events_1, "event on node 1").await;
+    expect_silence(&mut events_2, "event on node 2").await;
+}
+
+async fn cancels_reach_every_subscriber(h: &Harness) {
+    let a = h.node().await;
+    let b = h.node().await;
+    let mut cancels_a = a.subscribe_cancels().await.unwrap();
+    let mut cancels_b = b.subscribe_cancels().await.unwrap();
+
+    let cancel = CancelRequest::new(Uuid::new_v4(), Uuid::new_v4(), Some(Uuid::new_v4()), CancelReason::UserStopped);
+    a.publish_cancel(&cancel).await.unwrap();
+    a.flush().await.unwrap();
+
+    assert_eq!(expect_next(&mut cancels_a, "own cancellation").await, cancel);
+    assert_eq!(expect_next(&mut cancels_b, "cancellation").await, cancel);
+    expect_silence(&mut cancels_a, "cancellation").await;
+    expect_silence(&mut cancels_b, "cancellation").await;
+}
+
+async fn job_survives_a_worker_dropping_it_unacked(h: &Harness) {
+    let api = h.node().await;
+    let a = h.node().await;
+    let b = h.node().await;
+    let mut a_jobs = a.job_deliveries(1).await.unwrap();
+    let job = new_job(&*api);
+    api.submit_job(&job).await.unwrap();
+
+    let delivery = expect_next(&mut a_jobs, "job").await;
+    assert_eq!(delivery.attempt, 1);
+    // The worker goes away mid-job.
+    drop(delivery);
+    drop(a_jobs);
+
+    let mut b_jobs = b.job_deliveries(1).await.unwrap();
+    let again = expect_next(&mut b_jobs, "redelivery").await;
+    assert_eq!(again.job, job);
+    assert_eq!(again.attempt, 2);
+    again.acker.ack().await.unwrap();
+    expect_no_job(&mut b_jobs, QUIET).await;
+    h.assert_jobs_stream_empty().await;
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident($ack_wait:expr)),* $(,)?) => {
+        mod nats {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&Harness::nats(options($ack_wait))).await;
+                }
+            )*
+        }
+        mod in_process {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&Harness::in_process()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    submitted_job_is_delivered_and_acked(LONG_ACK_WAIT),
+    each_job_goes_to_one_of_two_competing_workers(LONG_ACK_WAIT),
+    retry_later_redelivers_after_the_delay(LONG_ACK_WAIT),
+    same_job_submitted_twice_is_delivered_once(LONG_ACK_WAIT),
+    events_reach_only_the_addressed_node(LONG_ACK_WAIT),
+    cancels_reach_every_subscriber(LONG_ACK_WAIT),
+    job_survives_a_worker_dropping_it_unacked(SHORT_ACK_WAIT),
+);
+
+// ---- NATS only: the ack wait, raw bytes on the jobs subject, the server-side topology ----
+
+#[tokio::test]
+async fn nats_unacked_job_goes_to_another_worker_after_the_ack_wait() {
+    let h = Harness::nats(options(SHORT_ACK_WAIT));
+    let a = h.node().await;
+    let b = h.node().await;
+    let mut a_jobs = a.job_deliveries(1).await.unwrap();
+    let job = new_job(&*a);
+    a.submit_job(&job).await.unwrap();
+
+    let stuck = expect_next(&mut a_jobs, "job").await;
+    let delivered_at = Instant::now();
+    let mut b_jobs = b.job_deliveries(1).await.unwrap();
+    let again = expect_next(&mut b_jobs, "redelivery").await;
+    assert!(delivered_at.elapsed() >= SHORT_ACK_WAIT - Duration::from_millis(100), "redelivered before the ack wait");
+    assert_eq!(again.job, job);
+    assert_eq!(again.attempt, 2);
+    again.acker.ack().await.unwrap();
+    drop(stuck);
+    h.assert_jobs_stream_empty().await;
+}
+
+#[tokio::test]
+async fn nats_in_progress_postpones_redelivery() {
+    let h = Harness::nats(options(SHORT_ACK_WAIT));
+    let a = h.node().await;
+    let b = h.node().await;
+    let mut a_jobs = a.job_deliveries(1).await.unwrap();
+    let job = new_job(&*a);
+    a.submit_job(&job).await.unwrap();
+    let working = expect_next(&mut a_jobs, "job").await;
+
+    let mut b_jobs = b.job_deliveries(1).await.unwrap();
+    // Three ack waits of work, reporting progress three times per ack wait.
+    for _ in 0..9 {
+        working.acker.in_progress().await.unwrap();
+        expect_no_job(&mut b_jobs, SHORT_ACK_WAIT / 3).await;
+    }
+    working.acker.ack().await.unwrap();
+    expect_no_job(&mut b_jobs, SHORT_ACK_WAIT + QUIET).await;
+    h.assert_jobs_stream_empty().await;
+}
+
+#[tokio::test]
+async fn nats_unreadable_jobs_are_dead_lettered_not_yielded() {
+    let h = Harness::nats(options(LONG_ACK_WAIT));
+    let bus = h.node().await;
+    let js = h.jetstream().await.unwrap();
+    let mut jobs = bus.job_deliveries(4).await.unwrap();
+
+    let garbage = bytes::Bytes::from_static(b"{\"job_id\": 42");
+    let mut from_the_future = serde_json::to_value(new_job(&*bus)).unwrap();
+    from_the_future["v"] = (MESSAGE_VERSION + 1).into();
+    let from_the_future = bytes::Bytes::from(serde_json::to_vec(&from_the_future).unwrap());
+    for payload in [garbage.clone(), from_the_future.clone()] {
+        js.publish(h.subjects.jobs(), payload).await.unwrap().await.unwrap();
+    }
+    let job = new_job(&*bus);
+    bus.submit_job(&job).await.unwrap();
+
+    let delivery = expect_next(&mut jobs, "the readable job").await;
+    assert_eq!(delivery.job, job);
+    delivery.acker.ack().await.unwrap();
+    expect_no_job(&mut jobs, QUIET).await;
+    h.assert_jobs_stream_empty().await;
+
+    let dead = js.get_stream(dead_letter_stream(&h.subjects)).await.unwrap();
+    let first = dead.get_raw_message(1).await.unwrap();
+    let second = dead.get_raw_message(2).await.unwrap();
+    assert_eq!(first.payload, garbage);
+    assert_eq!(second.payload, from_the_future);
+    let reason = |message: &jetstream::message::StreamMessage| {
+        message.headers.get(DEAD_REASON_HEADER).map(|value| value.as_str().to_owned()).unwrap_or_default()
+    };
+    assert!(reason(&first).contains("malformed"), "reason: {}", reason(&first));
+    assert!(reason(&second).contains("newer"), "reason: {}", reason(&second));
+}
+
+#[tokio::test]
+async fn nats_dead_letter_keeps_a_copy_and_stops_deliveries() {
+    let h = Harness::nats(options(SHORT_ACK_WAIT));
+    let bus = h.node().await;
+    let js = h.jetstream().await.unwrap();
+    let mut jobs = bus.job_deliveries(1).await.unwrap();
+    let job = new_job(&*bus);
+    bus.submit_job(&job).await.unwrap();
+
+    let delivery = expect_next(&mut jobs, "job").await;
+    delivery.acker.dead_letter("the model keeps failing\r\non this one").await.unwrap();
+    expect_no_job(&mut jobs, SHORT_ACK_WAIT + QUIET).await;
+    h.assert_jobs_stream_empty().await;
+
+    let dead = js.get_stream(dead_letter_stream(&h.subjects)).await.unwrap();
+    let copy = dead.get_raw_message(1).await.unwrap();
+    assert_eq!(QueryJob::decode(&copy.payload).unwrap(), job);
+    assert_eq!(copy.headers.get(DEAD_REASON_HEADER).unwrap().as_str(), "the model keeps failing  on this one");
+}
+
+#[tokio::test]
+async fn nats_job_exhausting_its_deliveries_moves_to_the_dead_letter_stream() {
+    let h = Harness::nats(NatsJobOptions { ack_wait: SHORT_ACK_WAIT, max_deliver: 2 });
+    let bus = h.node().await;
+    let js = h.jetstream().await.unwrap();
+    let mut jobs = bus.job_deliveries(1).await.unwrap();
+    let job = new_job(&*bus);
+    bus.submit_job(&job).await.unwrap();
+
+    for attempt in 1..=2 {
+        let delivery = expect_next(&mut jobs, "job").await;
+        assert_eq!(delivery.attempt, attempt);
+        delivery.acker.retry_later(Duration::from_millis(50)).await.unwrap();
+    }
+    expect_no_job(&mut jobs, SHORT_ACK_WAIT).await;
+
+    let mut dead = js.get_stream(dead_letter_stream(&h.subjects)).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while dead.info().await.unwrap().state.messages == 0 {
+        assert!(Instant::now() < deadline, "exhausted job never reached the dead-letter stream");
+        // Any worker's job stream buries exhausted jobs; this one stays open meanwhile.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let copy = dead.get_raw_message(1).await.unwrap();
+    assert_eq!(QueryJob::decode(&copy.payload).unwrap(), job);
+    h.assert_jobs_stream_empty().await;
+}
+
+#[tokio::test]
+async fn nats_reconnecting_with_new_options_updates_the_consumer() {
+    let h = Harness::nats(options(LONG_ACK_WAIT));
+    let _first = h.node().await;
+    let updated = NatsJobOptions { ack_wait: Duration::from_secs(7), max_deliver: 3 };
+    let _second = NatsBus::connect(&nats_url(), h.subjects.clone(), updated).await.unwrap();
+
+    let js = h.jetstream().await.unwrap();
+    let stream = js.get_stream(h.subjects.jobs_stream()).await.unwrap();
+    let info = stream.consumer_info(WORKERS_CONSUMER).await.unwrap();
+    assert_eq!(info.config.ack_wait, updated.ack_wait);
+    assert_eq!(info.config.max_deliver, updated.max_deliver);
+    let config = stream.cached_info().config.clone();
+    assert_eq!(config.retention, jetstream::stream::RetentionPolicy::WorkQueue);
+    assert_eq!(config.duplicate_window, querygpt_bus::DUPLICATE_WINDOW);
+}

@@ -1,0 +1,457 @@
+//! The [`Store`](crate::Store) implementation, written once and stamped out for each backend by `store_impl!`.
+//!
+//! sqlx code that is generic over the database drowns in trait bounds; a macro over the concrete pool types keeps
+//! one body of logic with plain types. What really differs between the backends is passed in: how a write
+//! transaction starts and how it locks the user row whose default model/connection it may change.
+
+use crate::StoreError;
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// The current time at the precision both backends store (PostgreSQL keeps microseconds), so a record returned by
+/// a write equals the one read back later.
+pub(crate) fn now_micros() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// E-mails are unique case-insensitively because they are stored, and looked up, trimmed and lowercased.
+pub(crate) fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The row of a query that selects by primary key or by the one-default-per-user index: at most one.
+pub(crate) fn single<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
+
+/// Maps a failed insert: a unique violation becomes `conflict`, anything else a database error.
+pub(crate) fn unique_violation_as(e: sqlx::Error, conflict: impl FnOnce() -> StoreError) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => conflict(),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Maps a failed insert: a missing referenced row becomes `missing`, anything else a database error.
+pub(crate) fn foreign_key_violation_as(e: sqlx::Error, missing: impl FnOnce() -> StoreError) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => missing(),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Generates `$store` and its `Store` impl for the pool of `$db`.
+/// - `migrations`: the backend's migrations as `(version, description, sql)`, embedded with `include_str!` (the
+///   files live under the workspace's `migrations/`; sqlx's `migrate!` would pull in its macro crates).
+/// - `begin`: statement that starts a write transaction.
+/// - `lock_user`: `$1` user id; returns the user's id and, until commit, keeps other writers of that user's
+///   default flags out (so two concurrent "first model" inserts cannot both become the default).
+macro_rules! store_impl {
+    ($(#[$meta:meta])* $store:ident, db = $db:ty, name = $name:literal, migrations = [$(($version:literal, $description:literal, $migration:expr)),+ $(,)?],
+     begin = $begin:literal, lock_user = $lock_user:literal $(,)?) => {
+        mod generated {
+            use crate::backend::{foreign_key_violation_as, normalize_email, now_micros, single, unique_violation_as};
+            use crate::rows::{
+                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, ConversationRow, MODELS, MessageRow, ModelRow,
+                PASSWORD_COLUMN, SealedRow, UserRow, seal,
+            };
+            use crate::{
+                Connection, ConversationDetail, Exchange, Message, Model, NewConnection, NewModel, NewUser, SecretBox,
+                Store, StoreError, User, UserCredentials, sql,
+            };
+            use chrono::{DateTime, SubsecRound, Utc};
+            use sqlx::types::Json;
+            use uuid::Uuid;
+
+            $(#[$meta])*
+            pub(crate) struct $store {
+                pool: sqlx::Pool<$db>,
+                secrets: SecretBox,
+            }
+
+            fn migrator() -> sqlx::migrate::Migrator {
+                use sqlx::SqlSafeStr;
+                use sqlx::migrate::{Migration, MigrationType, Migrator};
+                Migrator::with_migrations(vec![$(
+                    Migration::new($version, $description.into(), MigrationType::Simple, $migration.into_sql_str(), false)
+                ),+])
+            }
+
+            impl $store {
+                /// The store on `pool`, after running the migrations when `migrate`.
+                pub(crate) async fn new(
+                    pool: sqlx::Pool<$db>,
+                    secrets: SecretBox,
+                    migrate: bool,
+                ) -> Result<Self, StoreError> {
+                    if migrate {
+                        migrator().run(&pool).await?;
+                    }
+                    tracing::info!(backend = $name, migrated = migrate, "store opened");
+                    Ok(Self { pool, secrets })
+                }
+
+                async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
+                    Ok(self.pool.begin_with($begin).await?)
+                }
+
+                async fn lock_user(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    user_id: Uuid,
+                ) -> Result<(), StoreError> {
+                    sqlx::query_scalar::<_, Uuid>($lock_user)
+                        .bind(user_id)
+                        .fetch_optional(&mut **tx)
+                        .await?
+                        .map(drop)
+                        .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))
+                }
+
+                /// Decides the `is_default` of a new row: what the caller asked, clearing the current default, or
+                /// `true` anyway when the user has no default yet (its first row).
+                async fn claim_default(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    flag: &sql::DefaultFlag,
+                    user_id: Uuid,
+                    wanted: bool,
+                    now: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    if wanted {
+                        sqlx::query(flag.clear).bind(user_id).bind(now).execute(&mut **tx).await?;
+                        return Ok(true);
+                    }
+                    let exists: bool = sqlx::query_scalar(flag.exists).bind(user_id).fetch_one(&mut **tx).await?;
+                    Ok(!exists)
+                }
+
+                /// Inserts a connection inside `tx`, whose caller has made sure the user exists and is locked.
+                async fn insert_connection(
+                    &self,
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    user_id: Uuid,
+                    new: NewConnection,
+                    now: DateTime<Utc>,
+                ) -> Result<Connection, StoreError> {
+                    let id = Uuid::now_v7();
+                    let password_enc =
+                        seal(&self.secrets, new.password.as_ref(), CONNECTIONS, id, PASSWORD_COLUMN)?;
+                    let is_default =
+                        Self::claim_default(tx, &sql::CONNECTION_DEFAULT, user_id, new.is_default, now).await?;
+                    sqlx::query(sql::INSERT_CONNECTION)
+                        .bind(id)
+                        .bind(user_id)
+                        .bind(&new.name)
+                        .bind(new.driver.as_str())
+                        .bind(&new.host)
+                        .bind(new.port.map(i32::from))
+                        .bind(&new.username)
+                        .bind(password_enc)
+                        .bind(&new.database)
+                        .bind(is_default)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(Connection {
+                        id,
+                        user_id,
+                        name: new.name,
+                        driver: new.driver,
+                        host: new.host,
+                        port: new.port,
+                        username: new.username,
+                        password: new.password,
+                        database: new.database,
+                        is_default,
+                        created_at: now,
+                    })
+                }
+
+                /// Rows of a user-owned table with secrets: `$1` is the user, `$2` (if `id`) the row.
+                async fn sealed_rows<R>(
+                    &self,
+                    statement: &'static str,
+                    user_id: Uuid,
+                    id: Option<Uuid>,
+                ) -> Result<Vec<R::Record>, StoreError>
+                where
+                    R: SealedRow
+                        + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>
+                        + Send
+                        + Unpin,
+                {
+                    let query = sqlx::query_as::<_, R>(statement).bind(user_id);
+                    let query = match id {
+                        Some(id) => query.bind(id),
+                        None => query,
+                    };
+                    query.fetch_all(&self.pool).await?.into_iter().map(|row| row.into_record(&self.secrets)).collect()
+                }
+
+                async fn messages(
+                    &self,
+                    statement: &'static str,
+                    first: Uuid,
+                    second: Option<Uuid>,
+                    limit: Option<i64>,
+                ) -> Result<Vec<Message>, StoreError> {
+                    let query = sqlx::query_as::<_, MessageRow>(statement).bind(first);
+                    let query = match second {
+                        Some(id) => query.bind(id),
+                        None => query,
+                    };
+                    let query = match limit {
+                        Some(limit) => query.bind(limit),
+                        None => query,
+                    };
+                    query.fetch_all(&self.pool).await?.into_iter().map(MessageRow::into_record).collect()
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $name
+                }
+
+                async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+                    let now = now_micros();
+                    let user = User {
+                        id: Uuid::now_v7(),
+                        email: normalize_email(&new.email),
+                        display_name: new.display_name,
+                        avatar_url: None,
+                        role: "user".to_owned(),
+                        created_at: now,
+                    };
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(sql::INSERT_USER)
+                        .bind(user.id)
+                        .bind(&user.email)
+                        .bind(&user.display_name)
+                        .bind(&new.password_hash)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            unique_violation_as(e, || {
+                                StoreError::Conflict(format!("e-mail {} is already registered", user.email))
+                            })
+                        })?;
+                    if let Some(connection) = new.initial_connection {
+                        self.insert_connection(&mut tx, user.id, connection, now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(user)
+                }
+
+                async fn user_by_email(
+                    &self,
+                    email: &str,
+                ) -> Result<Option<UserCredentials>, StoreError> {
+                    let row = sqlx::query_as::<_, UserRow>(sql::USER_BY_EMAIL)
+                        .bind(normalize_email(email))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(UserRow::into_credentials))
+                }
+
+                async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+                    let row = sqlx::query_as::<_, UserRow>(sql::USER_BY_ID)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(|r| r.into_credentials().user))
+                }
+
+                async fn create_model(
+                    &self,
+                    user_id: Uuid,
+                    new: NewModel,
+                ) -> Result<Model, StoreError> {
+                    let now = now_micros();
+                    let id = Uuid::now_v7();
+                    let api_key_enc = seal(&self.secrets, new.api_key.as_ref(), MODELS, id, API_KEY_COLUMN)?;
+                    let mut tx = self.begin_write().await?;
+                    Self::lock_user(&mut tx, user_id).await?;
+                    let is_default =
+                        Self::claim_default(&mut tx, &sql::MODEL_DEFAULT, user_id, new.is_default, now).await?;
+                    sqlx::query(sql::INSERT_MODEL)
+                        .bind(id)
+                        .bind(user_id)
+                        .bind(&new.name)
+                        .bind(new.provider.as_str())
+                        .bind(&new.model_id)
+                        .bind(&new.base_url)
+                        .bind(api_key_enc)
+                        .bind(is_default)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(Model {
+                        id,
+                        user_id,
+                        name: new.name,
+                        provider: new.provider,
+                        model_id: new.model_id,
+                        base_url: new.base_url,
+                        api_key: new.api_key,
+                        is_default,
+                        created_at: now,
+                    })
+                }
+
+                async fn list_models(&self, user_id: Uuid) -> Result<Vec<Model>, StoreError> {
+                    self.sealed_rows::<ModelRow>(sql::MODELS_OF_USER, user_id, None).await
+                }
+
+                async fn model(
+                    &self,
+                    user_id: Uuid,
+                    id: Uuid,
+                ) -> Result<Option<Model>, StoreError> {
+                    self.sealed_rows::<ModelRow>(sql::MODEL_BY_ID, user_id, Some(id)).await.map(single)
+                }
+
+                async fn default_model(
+                    &self,
+                    user_id: Uuid,
+                ) -> Result<Option<Model>, StoreError> {
+                    self.sealed_rows::<ModelRow>(sql::DEFAULT_MODEL, user_id, None).await.map(single)
+                }
+
+                async fn create_connection(
+                    &self,
+                    user_id: Uuid,
+                    new: NewConnection,
+                ) -> Result<Connection, StoreError> {
+                    let now = now_micros();
+                    let mut tx = self.begin_write().await?;
+                    Self::lock_user(&mut tx, user_id).await?;
+                    let connection = self.insert_connection(&mut tx, user_id, new, now).await?;
+                    tx.commit().await?;
+                    Ok(connection)
+                }
+
+                async fn list_connections(
+                    &self,
+                    user_id: Uuid,
+                ) -> Result<Vec<Connection>, StoreError> {
+                    self.sealed_rows::<ConnectionRow>(sql::CONNECTIONS_OF_USER, user_id, None).await
+                }
+
+                async fn connection(
+                    &self,
+                    user_id: Uuid,
+                    id: Uuid,
+                ) -> Result<Option<Connection>, StoreError> {
+                    self.sealed_rows::<ConnectionRow>(sql::CONNECTION_BY_ID, user_id, Some(id)).await.map(single)
+                }
+
+                async fn default_connection(
+                    &self,
+                    user_id: Uuid,
+                ) -> Result<Option<Connection>, StoreError> {
+                    self.sealed_rows::<ConnectionRow>(sql::DEFAULT_CONNECTION, user_id, None).await.map(single)
+                }
+
+                async fn conversation(
+                    &self,
+                    user_id: Uuid,
+                    id: Uuid,
+                ) -> Result<Option<ConversationDetail>, StoreError> {
+                    let row = sqlx::query_as::<_, ConversationRow>(sql::CONVERSATION_BY_ID)
+                        .bind(user_id)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let Some(row) = row else { return Ok(None) };
+                    let messages = self.messages(sql::MESSAGES_OF_CONVERSATION, id, None, None).await?;
+                    Ok(Some(row.with_messages(messages)))
+                }
+
+                async fn recent_messages(
+                    &self,
+                    user_id: Uuid,
+                    conversation_id: Uuid,
+                    limit: usize,
+                ) -> Result<Vec<Message>, StoreError> {
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    self.messages(sql::RECENT_MESSAGES, user_id, Some(conversation_id), Some(limit)).await
+                }
+
+                async fn message(
+                    &self,
+                    user_id: Uuid,
+                    id: Uuid,
+                ) -> Result<Option<Message>, StoreError> {
+                    self.messages(sql::MESSAGE_BY_ID, user_id, Some(id), None).await.map(single)
+                }
+
+                async fn save_exchange(&self, exchange: Exchange) -> Result<bool, StoreError> {
+                    let Exchange { user_id, conversation_id, .. } = exchange;
+                    let now = now_micros();
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(sql::INSERT_CONVERSATION)
+                        .bind(conversation_id)
+                        .bind(user_id)
+                        .bind(&exchange.title)
+                        .bind(&exchange.model)
+                        .bind(exchange.connection_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            foreign_key_violation_as(e, || {
+                                StoreError::NotFound(format!("user {user_id}"))
+                            })
+                        })?;
+                    let owner: Uuid = sqlx::query_scalar(sql::CONVERSATION_OWNER)
+                        .bind(conversation_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if owner != user_id {
+                        return Err(StoreError::NotFound(format!("conversation {conversation_id}")));
+                    }
+                    let mut inserted = 0;
+                    for message in [&exchange.user_message, &exchange.assistant_message] {
+                        inserted += sqlx::query(sql::INSERT_MESSAGE)
+                            .bind(message.id)
+                            .bind(conversation_id)
+                            .bind(message.role.as_str())
+                            .bind(&message.content)
+                            .bind(message.metadata.as_ref().map(Json))
+                            .bind(message.created_at.trunc_subsecs(6))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                    // A message id that is already taken by another conversation was skipped by the insert: that is
+                    // not a redelivery of this exchange but a collision, and must not pass for "already saved".
+                    let present: i64 = sqlx::query_scalar(sql::COUNT_MESSAGES_IN)
+                        .bind(conversation_id)
+                        .bind(exchange.user_message.id)
+                        .bind(exchange.assistant_message.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if present != 2 {
+                        return Err(StoreError::Conflict(format!(
+                            "message ids {} and {} are not both free for conversation {conversation_id}",
+                            exchange.user_message.id, exchange.assistant_message.id
+                        )));
+                    }
+                    if inserted > 0 {
+                        sqlx::query(sql::TOUCH_CONVERSATION)
+                            .bind(conversation_id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(inserted > 0)
+                }
+            }
+        }
+        pub(crate) use generated::$store;
+    };
+}
+pub(crate) use store_impl;

@@ -1,0 +1,99 @@
+//! The service's own data: users, models, connections, conversations and their messages.
+//!
+//! One [`Store`] trait, two backends (SQLite for the embedded mode, PostgreSQL for production) picked from the
+//! URL by [`open`]. Secrets (model API keys, connection passwords) are encrypted at rest by [`SecretBox`] and
+//! come back decrypted inside [`SecretString`]s, which never print.
+
+mod backend;
+pub mod crypto;
+mod postgres;
+pub mod records;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use crypto::SecretBox;
+pub use querygpt_common::config::SecretString;
+pub use records::*;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Errors of the store. `Conflict` and `NotFound` are meant for the caller; the rest are failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is taken (e.g. the e-mail of a new user).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row the operation needs does not exist or belongs to another user.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The URL's scheme (only: the rest may hold a password) is neither SQLite nor PostgreSQL.
+    #[error("unsupported database URL `{0}` (expected sqlite:// or postgres://)")]
+    UnsupportedUrl(String),
+    #[error("cannot decrypt a stored secret: {0}")]
+    Crypto(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Access to the service's own data. Every read and write of a user-owned row is scoped by `user_id`: a row of
+/// another user is indistinguishable from a missing one.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Name of the backend (`sqlite` or `postgres`), for logs and health.
+    fn backend(&self) -> &'static str;
+
+    /// Creates a user, and in the same transaction its initial connection if one is given (the demo database).
+    /// `Conflict` when the e-mail (compared case-insensitively) is taken.
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError>;
+    /// The user and its password hash, for login.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserCredentials>, StoreError>;
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+
+    /// Adds a model. The first model of a user, or one with `is_default`, becomes the default (the previous default
+    /// loses the flag in the same transaction).
+    async fn create_model(&self, user_id: Uuid, new: NewModel) -> Result<Model, StoreError>;
+    async fn list_models(&self, user_id: Uuid) -> Result<Vec<Model>, StoreError>;
+    async fn model(&self, user_id: Uuid, id: Uuid) -> Result<Option<Model>, StoreError>;
+    async fn default_model(&self, user_id: Uuid) -> Result<Option<Model>, StoreError>;
+
+    /// Adds a connection; default rules as for models.
+    async fn create_connection(&self, user_id: Uuid, new: NewConnection) -> Result<Connection, StoreError>;
+    async fn list_connections(&self, user_id: Uuid) -> Result<Vec<Connection>, StoreError>;
+    async fn connection(&self, user_id: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError>;
+    async fn default_connection(&self, user_id: Uuid) -> Result<Option<Connection>, StoreError>;
+
+    /// A conversation with all its messages, oldest first.
+    async fn conversation(&self, user_id: Uuid, id: Uuid) -> Result<Option<ConversationDetail>, StoreError>;
+    /// The last `limit` messages of a conversation, oldest first (context for the next question).
+    async fn recent_messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// One message, if it exists in a conversation of this user.
+    async fn message(&self, user_id: Uuid, id: Uuid) -> Result<Option<Message>, StoreError>;
+
+    /// Stores a whole question/answer exchange in one transaction: the conversation (created if new), the user's
+    /// message and the assistant's. Idempotent on the message ids: saving the same exchange twice (a redelivered
+    /// job) changes nothing and returns `false`. `NotFound` if the conversation exists but belongs to another user.
+    /// `Conflict` if a message id is taken by another conversation. Messages are stored under
+    /// `exchange.conversation_id`; a `connection_id` that is not one of the user's is stored as none.
+    async fn save_exchange(&self, exchange: Exchange) -> Result<bool, StoreError>;
+}
+
+/// Opens the store named by `url` (`sqlite:...`, `postgres://...` or `postgresql://...`), running its migrations
+/// when `migrate`. A SQLite file and its directory are created if missing.
+pub async fn open(url: &str, secrets: SecretBox, migrate: bool) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(Arc::new(sqlite::open(url, secrets, migrate).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::open(url, secrets, migrate).await?)),
+        _ => Err(StoreError::UnsupportedUrl(scheme.to_owned())),
+    }
+}

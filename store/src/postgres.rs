@@ -1,0 +1,37 @@
+//! PostgreSQL backend, for production: shared by every API node and worker.
+
+use crate::backend::store_impl;
+use crate::{SecretBox, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Queries are short; a handful of connections per process serves many concurrent requests, and many processes
+/// (API nodes, workers) share the server's connection limit.
+const MAX_CONNECTIONS: u32 = 10;
+/// A request waiting this long for a connection fails instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+store_impl!(
+    /// The store on PostgreSQL (READ COMMITTED transactions).
+    PgStore,
+    db = sqlx::Postgres,
+    name = "postgres",
+    migrations = [(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))],
+    begin = "BEGIN",
+    // Serialises the writers of one user's default flags. NO KEY UPDATE does not block inserts of rows that only
+    // reference the user (their foreign-key check takes KEY SHARE).
+    lock_user = "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
+);
+
+/// Connects to `url` and optionally migrates (sqlx's migrator takes an advisory lock, so nodes starting together
+/// do not race).
+pub(crate) async fn open(url: &str, secrets: SecretBox, migrate: bool) -> Result<PgStore, StoreError> {
+    let options = PgConnectOptions::from_str(url)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await?;
+    PgStore::new(pool, secrets, migrate).await
+}

@@ -1,0 +1,206 @@
+//! Rows as the database returns them, and their conversion into records (parsing text enums, decrypting secrets).
+//! `FromRow` is derived generically, so the same structs decode SQLite and PostgreSQL rows.
+
+use crate::{Connection, ConversationDetail, Message, Model, Role, SecretBox, StoreError, User, UserCredentials};
+use chrono::{DateTime, Utc};
+use querygpt_common::config::SecretString;
+use serde_json::Value;
+use sqlx::types::Json;
+use std::str::FromStr;
+use uuid::Uuid;
+
+pub const MODELS: &str = "models";
+pub const API_KEY_COLUMN: &str = "api_key_enc";
+pub const CONNECTIONS: &str = "connections";
+pub const PASSWORD_COLUMN: &str = "password_enc";
+
+/// A value in the database that the code cannot read back (e.g. an unknown enum spelling).
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(format!("{what}: {detail}").into()))
+}
+
+fn parse<T: FromStr<Err = String>>(what: &str, text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|e: String| corrupt(what, e))
+}
+
+fn parse_role(text: &str) -> Result<Role, StoreError> {
+    match text {
+        "user" => Ok(Role::User),
+        "assistant" => Ok(Role::Assistant),
+        other => Err(corrupt("messages.role", format!("unknown role `{other}`"))),
+    }
+}
+
+/// Encrypts an optional secret for `table.column` of row `id`.
+pub fn seal(
+    secrets: &SecretBox,
+    secret: Option<&SecretString>,
+    table: &str,
+    id: Uuid,
+    column: &str,
+) -> Result<Option<String>, StoreError> {
+    secret.map(|s| secrets.encrypt(s.expose(), &SecretBox::aad(table, id, column))).transpose()
+}
+
+fn open_sealed(
+    secrets: &SecretBox,
+    stored: Option<String>,
+    table: &str,
+    id: Uuid,
+    column: &str,
+) -> Result<Option<SecretString>, StoreError> {
+    stored.map(|s| secrets.decrypt(&s, &SecretBox::aad(table, id, column))).transpose()
+}
+
+/// A row holding encrypted secrets; it becomes its record with the box that decrypts them.
+pub trait SealedRow {
+    type Record;
+    fn into_record(self, secrets: &SecretBox) -> Result<Self::Record, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    avatar_url: Option<String>,
+    role: String,
+    created_at: DateTime<Utc>,
+    password_hash: String,
+}
+
+impl UserRow {
+    pub fn into_credentials(self) -> UserCredentials {
+        let password_hash = SecretString::new(self.password_hash);
+        let user = User {
+            id: self.id,
+            email: self.email,
+            display_name: self.display_name,
+            avatar_url: self.avatar_url,
+            role: self.role,
+            created_at: self.created_at,
+        };
+        UserCredentials { user, password_hash }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ModelRow {
+    id: Uuid,
+    user_id: Uuid,
+    name: String,
+    provider: String,
+    model_id: String,
+    base_url: Option<String>,
+    api_key_enc: Option<String>,
+    is_default: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl SealedRow for ModelRow {
+    type Record = Model;
+
+    fn into_record(self, secrets: &SecretBox) -> Result<Model, StoreError> {
+        Ok(Model {
+            api_key: open_sealed(secrets, self.api_key_enc, MODELS, self.id, API_KEY_COLUMN)?,
+            provider: parse("models.provider", &self.provider)?,
+            id: self.id,
+            user_id: self.user_id,
+            name: self.name,
+            model_id: self.model_id,
+            base_url: self.base_url,
+            is_default: self.is_default,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ConnectionRow {
+    id: Uuid,
+    user_id: Uuid,
+    name: String,
+    driver: String,
+    host: Option<String>,
+    port: Option<i32>,
+    username: Option<String>,
+    password_enc: Option<String>,
+    database_name: String,
+    is_default: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl SealedRow for ConnectionRow {
+    type Record = Connection;
+
+    fn into_record(self, secrets: &SecretBox) -> Result<Connection, StoreError> {
+        let port = self
+            .port
+            .map(|p| u16::try_from(p).map_err(|_| corrupt("connections.port", format!("{p} is not a port"))))
+            .transpose()?;
+        Ok(Connection {
+            password: open_sealed(secrets, self.password_enc, CONNECTIONS, self.id, PASSWORD_COLUMN)?,
+            driver: parse("connections.driver", &self.driver)?,
+            port,
+            id: self.id,
+            user_id: self.user_id,
+            name: self.name,
+            host: self.host,
+            username: self.username,
+            database: self.database_name,
+            is_default: self.is_default,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ConversationRow {
+    id: Uuid,
+    user_id: Uuid,
+    title: String,
+    model: Option<String>,
+    connection_id: Option<Uuid>,
+    is_favorite: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ConversationRow {
+    pub fn with_messages(self, messages: Vec<Message>) -> ConversationDetail {
+        ConversationDetail {
+            id: self.id,
+            user_id: self.user_id,
+            title: self.title,
+            model: self.model,
+            connection_id: self.connection_id,
+            is_favorite: self.is_favorite,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            messages,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct MessageRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    role: String,
+    content: String,
+    metadata: Option<Json<Value>>,
+    created_at: DateTime<Utc>,
+}
+
+impl MessageRow {
+    pub fn into_record(self) -> Result<Message, StoreError> {
+        Ok(Message {
+            id: self.id,
+            conversation_id: self.conversation_id,
+            role: parse_role(&self.role)?,
+            content: self.content,
+            metadata: self.metadata.map(|Json(v)| v),
+            created_at: self.created_at,
+        })
+    }
+}

@@ -1,0 +1,39 @@
+//! SQLite backend, for the embedded mode: one file next to the service's other data.
+
+use crate::backend::store_impl;
+use crate::{SecretBox, StoreError};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// WAL lets readers work while one writer writes; more connections would only queue on the write lock.
+const MAX_CONNECTIONS: u32 = 4;
+/// How long a writer waits for the write lock before failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+store_impl!(
+    /// The store on SQLite. Write transactions start with `BEGIN IMMEDIATE`: they take the write lock up front, so
+    /// their reads cannot go stale and a read-then-write never fails to upgrade its lock midway.
+    SqliteStore,
+    db = sqlx::Sqlite,
+    name = "sqlite",
+    migrations = [(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))],
+    begin = "BEGIN IMMEDIATE",
+    // The write lock taken by BEGIN IMMEDIATE already serialises every writer.
+    lock_user = "SELECT id FROM users WHERE id = $1",
+);
+
+/// Opens (creating the file and its directory if missing) and optionally migrates the database at `url`.
+pub(crate) async fn open(url: &str, secrets: SecretBox, migrate: bool) -> Result<SqliteStore, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    // In-memory databases have a name without a directory.
+    if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir).await.map_err(sqlx::Error::Io)?;
+    }
+    let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options).await?;
+    SqliteStore::new(pool, secrets, migrate).await
+}

@@ -1,0 +1,248 @@
+//! Sessions against the real MySQL/MariaDB server.
+
+mod common;
+
+use common::{MyDb, settings, spec_for};
+use querygpt_common::Driver;
+use querygpt_targets::{TableKind, TargetError, TargetSettings, Targets};
+use serde_json::json;
+use sqlx::{Executor, MySqlConnection};
+use std::time::{Duration, Instant};
+
+const ITEMS: &str =
+    "CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, price DECIMAL(10,2));
+    INSERT INTO items (name, price) VALUES ('a', 1.50), ('b', 2.25), ('c', NULL), ('d', 4.00);";
+
+async fn checksum(admin: &mut MySqlConnection) -> (i64, String) {
+    let (count, digest): (i64, Option<String>) = sqlx::query_as(
+        "SELECT COUNT(*), MD5(GROUP_CONCAT(id, ':', name, ':', COALESCE(price, '') ORDER BY id)) FROM items",
+    )
+    .fetch_one(admin)
+    .await
+    .expect("checksum");
+    (count, digest.unwrap_or_default())
+}
+
+async fn table_count(admin: &mut MySqlConnection) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+        .fetch_one(admin)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn select_returns_typed_json() {
+    let db = MyDb::create().await;
+    let mut admin = db.admin().await;
+    admin
+        .execute(
+            "CREATE TABLE typed (
+                 id INT PRIMARY KEY, ti TINYINT, flag TINYINT(1), si SMALLINT, mi MEDIUMINT, bi BIGINT,
+                 ubi BIGINT UNSIGNED, ui INT UNSIGNED, f FLOAT, d DOUBLE, dec1 DECIMAL(10,2), dec2 DECIMAL(30,5),
+                 c CHAR(3), vc VARCHAR(20), t TEXT, bl BLOB, vb VARBINARY(8), dt DATE, dtm DATETIME(6),
+                 ts TIMESTAMP NULL, tm TIME, y YEAR, j JSON, e ENUM('red', 'green'), st SET('a', 'b'), bt BIT(10));
+             INSERT INTO typed VALUES (1, -5, 1, -300, 70000, -9007199254740993, 18446744073709551615, 4294967295,
+                 0.1, 2.5, 1234.50, 1234567890123456789012345.12345, 'ab', 'vc', 'héllo', X'DEADBEEF', X'00FF',
+                 '2024-02-29', '2024-02-29 13:05:09.123456', '2024-02-29 13:05:09', '-26:03:04', 2024,
+                 '{\"a\": [1, 2]}', 'green', 'a,b', b'1000000001');
+             INSERT INTO typed (id) VALUES (2);
+             SET SESSION sql_mode = '';
+             INSERT INTO typed (id, dt, dtm) VALUES (3, '0000-00-00', '0000-00-00 00:00:00');",
+        )
+        .await
+        .unwrap();
+    let targets = Targets::new(settings());
+    let out = targets.execute("my-typed", &db.spec(), "SELECT * FROM typed ORDER BY id").await.unwrap();
+    assert_eq!(out.columns.len(), 26);
+    let mut row = out.rows[0].clone();
+    // MariaDB stores JSON as text and reports it as text; MySQL reports a JSON type.
+    let j = row.remove("j").unwrap();
+    assert!(j == json!({"a": [1, 2]}) || j == json!("{\"a\": [1, 2]}"), "{j}");
+    let expect = json!({
+        "id": 1, "ti": -5, "flag": 1, "si": -300, "mi": 70000, "bi": -9007199254740993i64,
+        "ubi": 18446744073709551615u64, "ui": 4294967295u32, "f": 0.1, "d": 2.5, "dec1": 1234.5,
+        "dec2": "1234567890123456789012345.12345", "c": "ab", "vc": "vc", "t": "héllo", "bl": "3q2+7w==",
+        "vb": "AP8=", "dt": "2024-02-29", "dtm": "2024-02-29T13:05:09.123456", "ts": "2024-02-29T13:05:09Z",
+        "tm": "-26:03:04", "y": 2024, "e": "green", "st": "a,b", "bt": 513
+    });
+    assert_eq!(serde_json::Value::Object(row), expect);
+    assert!(out.rows[1].iter().filter(|(k, _)| *k != "id").all(|(_, v)| v.is_null()));
+    assert_eq!(out.rows[2]["dt"], json!("0000-00-00"));
+    assert_eq!(out.rows[2]["dtm"], json!("0000-00-00"));
+    drop(targets);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn row_cap_truncates_after_one_extra_row() {
+    let db = MyDb::create().await;
+    let mut admin = db.admin().await;
+    admin.execute(ITEMS).await.unwrap();
+    let targets = Targets::new(TargetSettings { row_cap: 3, ..settings() });
+    let spec = db.spec();
+    let out = targets.execute("my-cap", &spec, "SELECT id, name FROM items ORDER BY id").await.unwrap();
+    assert_eq!(out.rows.len(), 3);
+    assert!(out.truncated);
+    assert_eq!(out.rows[2]["name"], json!("c"));
+    // A large result: reading stops early and the pool keeps serving.
+    let started = Instant::now();
+    let big = targets
+        .execute(
+            "my-cap",
+            &spec,
+            "SELECT a.id FROM items a, items b, items c, items d, items e, items f, items g, items h, items i, items j",
+        )
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(big.truncated);
+    assert_eq!(big.rows.len(), 3);
+    let exact = targets.execute("my-cap", &spec, "SELECT id FROM items WHERE id <= 3").await.unwrap();
+    assert!(!exact.truncated);
+    let empty = targets.execute("my-cap", &spec, "SELECT id, name AS label FROM items WHERE id < 0").await.unwrap();
+    assert_eq!(empty.columns, vec!["id", "label"]);
+    assert!(empty.rows.is_empty());
+    drop(targets);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn writes_are_refused_by_the_session() {
+    let db = MyDb::create().await;
+    let mut admin = db.admin().await;
+    admin.execute(ITEMS).await.unwrap();
+    let before = checksum(&mut admin).await;
+    let targets = Targets::new(settings());
+    let spec = db.spec();
+    let other_db = format!("{}_x", db.name);
+    for sql in [
+        "INSERT INTO items (name) VALUES ('evil')".to_owned(),
+        "UPDATE items SET name = 'evil'".into(),
+        "DELETE FROM items".into(),
+        "REPLACE INTO items (id, name) VALUES (1, 'evil')".into(),
+        // DDL commits implicitly, so only the read-only session (not the transaction) stops these.
+        "CREATE TABLE evil (id INT)".into(),
+        "CREATE TEMPORARY TABLE evil (id INT)".into(),
+        "DROP TABLE items".into(),
+        "TRUNCATE TABLE items".into(),
+        "ALTER TABLE items ADD COLUMN evil INT".into(),
+        "RENAME TABLE items TO evil".into(),
+        format!("CREATE DATABASE {other_db}"),
+    ] {
+        let result = targets.execute("my-writes", &spec, &sql).await;
+        assert!(matches!(result, Err(TargetError::ReadOnlyViolation(_))), "{sql}: {result:?}");
+    }
+    // MariaDB and MySQL accept `SET SESSION TRANSACTION READ WRITE` inside a transaction: it only applies to the
+    // transactions that follow, the open one stays read-only. Every session makes itself read-only again before
+    // it starts, so the next session on the same connection (one connection here) still refuses writes and DDL.
+    let one = Targets::new(TargetSettings { max_connections_per_target: 1, ..settings() });
+    for escape in ["SET SESSION TRANSACTION READ WRITE", "SET SESSION tx_read_only = 0"] {
+        let rw = one.execute("my-writes-one", &spec, escape).await;
+        assert!(!matches!(rw, Err(TargetError::ReadOnlyViolation(_))), "{escape}: {rw:?}");
+        let delete = one.execute("my-writes-one", &spec, "DELETE FROM items").await;
+        assert!(matches!(delete, Err(TargetError::ReadOnlyViolation(_))), "{delete:?}");
+        let ddl = one.execute("my-writes-one", &spec, "DROP TABLE items").await;
+        assert!(matches!(ddl, Err(TargetError::ReadOnlyViolation(_))), "{ddl:?}");
+    }
+    drop(one);
+    assert_eq!(checksum(&mut admin).await, before);
+    assert_eq!(table_count(&mut admin).await, 1);
+    drop(targets);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn stacked_statements_cannot_run() {
+    let db = MyDb::create().await;
+    let mut admin = db.admin().await;
+    admin.execute(ITEMS).await.unwrap();
+    let before = checksum(&mut admin).await;
+    let targets = Targets::new(settings());
+    let spec = db.spec();
+    for sql in ["COMMIT; DELETE FROM items", "SELECT 1; DELETE FROM items", "SELECT 1; DROP TABLE items"] {
+        let result = targets.execute("my-stack", &spec, sql).await;
+        assert!(matches!(result, Err(TargetError::QueryFailed(_))), "{sql}: {result:?}");
+    }
+    targets.execute("my-stack", &spec, "COMMIT").await.unwrap();
+    let after_commit = targets.execute("my-stack", &spec, "DELETE FROM items").await;
+    assert!(matches!(after_commit, Err(TargetError::ReadOnlyViolation(_))), "{after_commit:?}");
+    assert_eq!(checksum(&mut admin).await, before);
+    drop(targets);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn timeout_stops_the_statement_on_the_server() {
+    let db = MyDb::create().await;
+    let targets = Targets::new(TargetSettings { statement_timeout: Duration::from_millis(500), ..settings() });
+    let spec = db.spec();
+    let started = Instant::now();
+    let result = targets.execute("my-timeout", &spec, "SELECT SLEEP(10)").await;
+    assert!(matches!(result, Err(TargetError::Timeout(_))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let next = targets.execute("my-timeout", &spec, "SELECT 2 AS two").await.unwrap();
+    assert_eq!(next.rows[0]["two"], json!(2));
+    drop(targets);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn connection_failures_are_reported() {
+    let targets = Targets::new(TargetSettings { connect_timeout: Duration::from_secs(1), ..settings() });
+    let mut unreachable = spec_for(Driver::Mysql, &common::mysql_url(), "test");
+    unreachable.host = Some("127.0.0.1".into());
+    unreachable.port = Some(1);
+    let started = Instant::now();
+    let result = targets.test("my-down", &unreachable).await;
+    assert!(matches!(result, Err(TargetError::ConnectFailed(_))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let mut bad_login = spec_for(Driver::Mysql, &common::mysql_url(), "test");
+    bad_login.username = Some("no_such_user_qg".into());
+    bad_login.password = Some(querygpt_common::config::SecretString::new("hunter2-secret"));
+    let err = targets.execute("my-bad-login", &bad_login, "SELECT 1").await.unwrap_err();
+    assert!(matches!(err, TargetError::ConnectFailed(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn schema_lists_tables_columns_and_comments() {
+    let db = MyDb::create().await;
+    let mut admin = db.admin().await;
+    admin
+        .execute(
+            "CREATE TABLE customers (
+                 id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL COMMENT 'Full name', note TEXT
+             ) COMMENT 'People who buy';
+             INSERT INTO customers (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c');
+             ANALYZE TABLE customers;
+             CREATE TABLE order_lines (order_id INT, line INT, amount DECIMAL(10,2) NOT NULL, PRIMARY KEY (order_id, line));
+             CREATE VIEW big_customers AS SELECT id, name FROM customers WHERE id > 1;",
+        )
+        .await
+        .unwrap();
+    let targets = Targets::new(settings());
+    let spec = db.spec();
+    let schema = targets.schema("my-schema", &spec).await.unwrap();
+    let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["big_customers", "customers", "order_lines"]);
+    let customers = &schema.tables[1];
+    assert_eq!(customers.comment.as_deref(), Some("People who buy"));
+    assert!(customers.row_count.is_some());
+    let cols: Vec<(&str, bool, bool)> =
+        customers.columns.iter().map(|c| (c.name.as_str(), c.nullable, c.primary)).collect();
+    assert_eq!(cols, vec![("id", false, true), ("name", false, false), ("note", true, false)]);
+    // MariaDB and MySQL 5.7 print a display width (`bigint(20)`), MySQL 8 does not.
+    assert!(customers.columns[0].data_type.starts_with("bigint"), "{}", customers.columns[0].data_type);
+    assert_eq!(customers.columns[1].data_type, "varchar(100)");
+    assert_eq!(customers.columns[1].comment.as_deref(), Some("Full name"));
+    assert_eq!(schema.tables[2].columns.iter().filter(|c| c.primary).count(), 2);
+    assert_eq!(schema.tables[0].kind, TableKind::View);
+    assert_eq!(schema.tables[0].comment, None);
+
+    let info = targets.test("my-schema", &spec).await.unwrap();
+    assert!(info.version.starts_with("MariaDB ") || info.version.starts_with("MySQL "), "{}", info.version);
+    assert_eq!(info.tables_count, 3);
+    drop(targets);
+    db.drop_db().await;
+}

@@ -1,0 +1,102 @@
+//! Fresh databases on the real servers for each test.
+
+use uuid::Uuid;
+
+pub fn pg_url() -> String {
+    std::env::var("QUERYGPT_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+}
+
+pub fn mysql_url() -> String {
+    std::env::var("QUERYGPT_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("QUERYGPT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Replaces the database name (last path segment) of a URL.
+fn with_database(url: &str, database: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("database URL");
+    parsed.set_path(&format!("/{database}"));
+    parsed.to_string()
+}
+
+/// Creates an empty PostgreSQL database and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let name = format!("qg_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&pg_url()).await.expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    with_database(&pg_url(), &name)
+}
+
+/// Creates an empty MariaDB/MySQL database and returns its URL.
+pub async fn fresh_mysql_database() -> String {
+    use sqlx::Connection;
+    let name = format!("qg_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::MySqlConnection::connect(&mysql_url()).await.expect("connect to MariaDB");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    with_database(&mysql_url(), &name)
+}
+
+/// A small sales table used as a target: 3 regions, 12 orders.
+pub const SALES_SETUP: &[&str] = &[
+    "CREATE TABLE sales (id INT PRIMARY KEY, region VARCHAR(20) NOT NULL, amount DECIMAL(10,2) NOT NULL, sold_on DATE NOT NULL)",
+    "INSERT INTO sales VALUES (1,'north',100.50,'2024-01-05'),(2,'south',200.00,'2024-01-17'),(3,'west',50.25,'2024-02-02'),(4,'north',75.00,'2024-02-11'),(5,'south',20.00,'2024-03-03'),(6,'west',300.00,'2024-03-09'),(7,'north',10.00,'2024-03-21'),(8,'south',90.00,'2024-04-01'),(9,'west',60.00,'2024-04-15'),(10,'north',45.00,'2024-05-05'),(11,'south',30.00,'2024-05-20'),(12,'west',80.00,'2024-06-30')",
+];
+
+/// A fresh PostgreSQL target with the sales table; returns its URL.
+pub async fn postgres_target() -> String {
+    use sqlx::Connection;
+    let url = fresh_postgres_database().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect target");
+    for statement in SALES_SETUP {
+        sqlx::query(*statement).execute(&mut conn).await.expect("setup target");
+    }
+    url
+}
+
+/// A fresh MariaDB target with the sales table; returns its URL.
+pub async fn mysql_target() -> String {
+    use sqlx::Connection;
+    let url = fresh_mysql_database().await;
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.expect("connect target");
+    for statement in SALES_SETUP {
+        sqlx::query(*statement).execute(&mut conn).await.expect("setup target");
+    }
+    url
+}
+
+/// A SQLite target file with the sales table.
+pub async fn sqlite_target(dir: &std::path::Path) -> String {
+    use sqlx::Connection;
+    let path = dir.join(format!("target-{}.db", Uuid::new_v4().simple()));
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .expect("create SQLite target");
+    for statement in SALES_SETUP {
+        sqlx::query(*statement).execute(&mut conn).await.expect("setup target");
+    }
+    conn.close().await.expect("close");
+    path.display().to_string()
+}
+
+/// The parts of a URL a connection needs: host, port, user, password, database.
+pub fn connection_body(name: &str, driver: &str, url: &str) -> serde_json::Value {
+    let parsed = url::Url::parse(url).expect("URL");
+    serde_json::json!({
+        "name": name,
+        "driver": driver,
+        "host": parsed.host_str(),
+        "port": parsed.port(),
+        "username": parsed.username(),
+        "password": parsed.password().unwrap_or(""),
+        "database": parsed.path().trim_start_matches('/'),
+    })
+}

@@ -1,0 +1,262 @@
+//! Test support: `TestApp` starts the whole service (embedded in-process, or distributed as real `api` and
+//! `worker` processes over NATS and PostgreSQL) next to a fake LLM, and talks to it over HTTP.
+
+pub mod databases;
+pub mod sse;
+
+use querygpt::app::{self, Role, RunningApp};
+use querygpt_common::config::Settings;
+use querygpt_testkit::FakeLlm;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sse::SseStream;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+/// How the service under test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One process (this test's), SQLite store, in-process bus.
+    Embedded,
+    /// A real `querygpt api` and `querygpt worker` processes, NATS, a fresh PostgreSQL store.
+    Distributed,
+}
+
+/// The service under test.
+pub struct TestApp {
+    pub mode: Mode,
+    /// `http://127.0.0.1:PORT/api/v1`
+    pub base: String,
+    pub http: reqwest::Client,
+    pub llm: FakeLlm,
+    pub data_dir: tempfile::TempDir,
+    embedded: Option<RunningApp>,
+    env: Vec<(String, String)>,
+    api: Option<Child>,
+    workers: Vec<Child>,
+}
+
+/// A logged-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
+}
+
+impl TestApp {
+    pub async fn start(mode: Mode) -> TestApp {
+        match mode {
+            Mode::Embedded => Self::embedded().await,
+            Mode::Distributed => Self::distributed().await,
+        }
+    }
+
+    /// The embedded mode in this process, with a temp data dir and the demo database.
+    pub async fn embedded() -> TestApp {
+        let llm = FakeLlm::start().await;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings { data_dir: data_dir.path().to_path_buf(), ..Settings::default() };
+        // The fake LLM and the test databases live on this machine.
+        settings.network.allow_loopback = true;
+        settings.jobs.stream_timeout_secs = 60;
+        settings.worker.llm_timeout_secs = 20;
+        settings.worker.llm_max_retries = 2;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let running = app::start(settings, Role::Serve, Some(listener)).await.expect("embedded app starts");
+        let base = format!("http://{}/api/v1", running.addr.expect("serves HTTP"));
+        TestApp {
+            mode: Mode::Embedded,
+            base,
+            http: http_client(),
+            llm,
+            data_dir,
+            embedded: Some(running),
+            env: Vec::new(),
+            api: None,
+            workers: Vec::new(),
+        }
+    }
+
+    /// The distributed mode: migrate, one API process and one worker process, against NATS and a fresh
+    /// PostgreSQL database. Jobs are redelivered after 3 s of silence.
+    pub async fn distributed() -> TestApp {
+        let llm = FakeLlm::start().await;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let store_url = databases::fresh_postgres_database().await;
+        let port = free_port();
+        let env = vec![
+            ("QUERYGPT_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("QUERYGPT_DATA_DIR".into(), data_dir.path().display().to_string()),
+            ("QUERYGPT_DATABASE_URL".into(), store_url),
+            ("QUERYGPT_NATS_URL".into(), databases::nats_url()),
+            ("QUERYGPT_SUBJECT_PREFIX".into(), format!("qgt{}", Uuid::new_v4().simple())),
+            ("QUERYGPT_SECRET_KEY".into(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into()),
+            ("QUERYGPT_AUTH__JWT_SECRET".into(), format!("jwt-{}", Uuid::new_v4())),
+            ("QUERYGPT_JOBS__ACK_WAIT_SECS".into(), "3".into()),
+            ("QUERYGPT_NETWORK__ALLOW_LOOPBACK".into(), "true".into()),
+            ("QUERYGPT_JOBS__STREAM_TIMEOUT_SECS".into(), "60".into()),
+            ("QUERYGPT_WORKER__LLM_TIMEOUT_SECS".into(), "20".into()),
+            ("QUERYGPT_WORKER__LLM_MAX_RETRIES".into(), "2".into()),
+            ("QUERYGPT_LOG".into(), "info".into()),
+        ];
+        let mut app = TestApp {
+            mode: Mode::Distributed,
+            base: format!("http://127.0.0.1:{port}/api/v1"),
+            http: http_client(),
+            llm,
+            data_dir,
+            embedded: None,
+            env,
+            api: None,
+            workers: Vec::new(),
+        };
+        let status = app.command("migrate").status().await.expect("run migrate");
+        assert!(status.success(), "querygpt migrate failed");
+        app.api = Some(app.command("api").spawn().expect("spawn api"));
+        app.wait_until_healthy().await;
+        app.spawn_worker();
+        app
+    }
+
+    fn command(&self, role: &str) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_querygpt"));
+        command.arg(role).envs(self.env.iter().cloned()).kill_on_drop(true);
+        let log = self.data_dir.path().join(format!("{role}-{}.log", Uuid::new_v4().simple()));
+        if std::env::var_os("QUERYGPT_TEST_LOGS").is_none() {
+            let file = std::fs::File::create(&log).expect("log file");
+            command.stdout(file.try_clone().expect("log file")).stderr(file);
+        }
+        command
+    }
+
+    /// Starts one more worker process; returns its index for [`TestApp::kill_worker`].
+    pub fn spawn_worker(&mut self) -> usize {
+        let child = self.command("worker").spawn().expect("spawn worker");
+        self.workers.push(child);
+        self.workers.len() - 1
+    }
+
+    /// `kill -9` of worker `index`: no graceful shutdown, no ack, no goodbye.
+    pub async fn kill_worker(&mut self, index: usize) {
+        let worker = &mut self.workers[index];
+        worker.start_kill().expect("SIGKILL the worker");
+        worker.wait().await.expect("worker reaped");
+    }
+
+    async fn wait_until_healthy(&self) {
+        for _ in 0..300 {
+            if let Ok(response) = self.http.get(format!("{}/health", self.base)).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the API did not become healthy; logs in {}", self.data_dir.path().display());
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.embedded.take() {
+            running.stop().await.expect("graceful stop");
+        }
+    }
+
+    // --- HTTP helpers ---
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Registers a fresh user and returns its session.
+    pub async fn register(&self) -> Session {
+        let email = format!("user-{}@example.com", Uuid::new_v4().simple());
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                "/auth/register",
+                None,
+                Some(json!({"email": email, "password": "correct horse battery", "display_name": "测试用户"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "register: {body}");
+        Session {
+            user_id: body["data"]["user"]["id"].as_str().expect("user id").to_string(),
+            email,
+            access_token: body["data"]["access_token"].as_str().expect("access token").to_string(),
+            refresh_token: body["data"]["refresh_token"].as_str().expect("refresh token").to_string(),
+        }
+    }
+
+    /// Adds an OpenAI-compatible model pointing at the fake LLM; returns its id.
+    pub async fn add_openai_model(&self, session: &Session, is_default: bool) -> String {
+        let (status, body) = self
+            .post(
+                "/models",
+                &session.access_token,
+                json!({"name": "Fake GPT", "provider": "openai", "model_id": "gpt-4o", "base_url": self.llm.openai_base_url(), "api_key": "sk-test-secret-123", "is_default": is_default}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "add model: {body}");
+        body["data"]["id"].as_str().expect("model id").to_string()
+    }
+
+    fn chat_url(&self, params: &[(&str, &str)]) -> url::Url {
+        url::Url::parse_with_params(&format!("{}/chat/stream", self.base), params).expect("chat URL")
+    }
+
+    /// Opens `/chat/stream` with the given query parameters.
+    pub async fn ask(&self, session: &Session, params: &[(&str, &str)]) -> SseStream {
+        let response = self
+            .http
+            .get(self.chat_url(params))
+            .bearer_auth(&session.access_token)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("stream opened");
+        assert_eq!(response.status(), StatusCode::OK, "chat/stream status");
+        SseStream::new(response)
+    }
+
+    /// Opens `/chat/stream` expecting a JSON error instead of a stream.
+    pub async fn ask_expecting_error(&self, token: &str, params: &[(&str, &str)]) -> (StatusCode, Value) {
+        let response = self.http.get(self.chat_url(params)).bearer_auth(token).send().await.expect("request sent");
+        let status = response.status();
+        (status, response.json().await.expect("JSON error body"))
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

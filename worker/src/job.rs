@@ -1,0 +1,301 @@
+//! The stages of one job, from question to stored answer.
+//!
+//! Redelivery: a job can run twice (its worker died, or its ack was lost). The answer is stored *before* it is
+//! published, keyed by the message ids the API node assigned, so a second run finds it and re-sends the same
+//! answer: it re-executes the stored SQL (never asks the LLM again) and re-sends the stored chart. Events before the
+//! answer are progress events with fixed sequence numbers, which the API node drops when it has seen them. The client
+//! therefore sees one complete, ordered answer, and the conversation holds exactly one copy of it.
+
+use crate::events::EventSink;
+use crate::{chart, prompt};
+use querygpt_bus::BusError;
+use querygpt_common::config::WorkerSettings;
+use querygpt_common::messages::{ChatEvent, QueryJob, Stage};
+use querygpt_common::{Driver, ErrorCode, Language};
+use querygpt_llm::extract::extract_sql;
+use querygpt_llm::{LlmClient, LlmEndpoint, LlmError};
+use querygpt_sqlsafe::{Dialect, Policy};
+use querygpt_store::{Connection, Exchange, Message, Model, Role, Store, StoreError};
+use querygpt_targets::{QueryOutput, TargetError, TargetSpec, Targets};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Why a job ended without an answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// An error the user is told about (bad SQL from the model, unreachable database...); the job is finished.
+    User { code: ErrorCode, message: String, details: Option<Value> },
+    /// Trouble in the service's own infrastructure (store, bus): the job is retried, on another worker if need be.
+    Transient(String),
+}
+
+impl Failure {
+    fn user(code: ErrorCode, message: impl Into<String>) -> Self {
+        Failure::User { code, message: message.into(), details: None }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Transient(format!("store: {e}"))
+    }
+}
+
+impl From<BusError> for Failure {
+    fn from(e: BusError) -> Self {
+        Failure::Transient(format!("bus: {e}"))
+    }
+}
+
+impl From<TargetError> for Failure {
+    fn from(e: TargetError) -> Self {
+        Failure::User { code: ErrorCode::DatabaseError, message: e.to_string(), details: None }
+    }
+}
+
+impl From<LlmError> for Failure {
+    fn from(e: LlmError) -> Self {
+        Failure::User { code: ErrorCode::LlmError, message: e.to_string(), details: None }
+    }
+}
+
+/// Everything a job's stages use; shared by all jobs of a worker.
+pub struct JobContext {
+    store: Arc<dyn Store>,
+    llm: LlmClient,
+    targets: Targets,
+    settings: WorkerSettings,
+}
+
+/// The SQL a job runs and what the LLM said about it.
+struct Plan {
+    sql: String,
+    explanation: Option<String>,
+    /// The provider's model name, shown on the conversation.
+    model: String,
+}
+
+impl JobContext {
+    pub fn new(store: Arc<dyn Store>, llm: LlmClient, targets: Targets, settings: WorkerSettings) -> Self {
+        JobContext { store, llm, targets, settings }
+    }
+
+    /// Answers `job`, publishing every stage to `sink`, and stores the answer before publishing it.
+    /// `attempt` > 1 means the job may have been answered by an earlier run.
+    pub async fn answer(&self, job: &QueryJob, attempt: u64, sink: &EventSink) -> Result<(), Failure> {
+        sink.progress(Stage::Analyzing).await?;
+        let connection = self
+            .store
+            .connection(job.user_id, job.connection_id)
+            .await?
+            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the connection no longer exists"))?;
+        let spec = target_spec(&connection);
+        if attempt > 1
+            && let Some(stored) = self.store.message(job.user_id, job.assistant_message_id).await?
+        {
+            return self.replay(job, &connection, &spec, stored, sink).await;
+        }
+
+        let plan = self.plan(job, &connection, &spec, sink).await?;
+        sink.progress(Stage::Executing).await?;
+        let output = self.targets.execute(&target_key(&connection), &spec, &plan.sql).await?;
+        let chart = chart::suggest(&output.columns, &output.rows);
+        self.store_answer(job, &connection, &plan, &output, chart.as_ref()).await?;
+        sink.answer(result_event(&plan, &output), chart, job.assistant_message_id).await?;
+        Ok(())
+    }
+
+    /// Re-sends an answer stored by an earlier run of this job, with fresh rows from its stored SQL.
+    async fn replay(
+        &self,
+        job: &QueryJob,
+        connection: &Connection,
+        spec: &TargetSpec,
+        stored: Message,
+        sink: &EventSink,
+    ) -> Result<(), Failure> {
+        let (plan, chart) = replayed_plan(connection.driver, stored, self.settings.row_cap)?;
+        sink.progress(Stage::GeneratingSql).await?;
+        sink.progress(Stage::Executing).await?;
+        let output = self.targets.execute(&target_key(connection), spec, &plan.sql).await?;
+        sink.answer(result_event(&plan, &output), chart, job.assistant_message_id).await?;
+        Ok(())
+    }
+
+    /// analyzing + generating_sql: schema and history, the LLM call, extraction and validation.
+    async fn plan(
+        &self,
+        job: &QueryJob,
+        connection: &Connection,
+        spec: &TargetSpec,
+        sink: &EventSink,
+    ) -> Result<Plan, Failure> {
+        let model = self
+            .store
+            .model(job.user_id, job.model_id)
+            .await?
+            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the model no longer exists"))?;
+        let schema = self.targets.schema(&target_key(connection), spec).await?;
+        let history = if job.new_conversation {
+            Vec::new()
+        } else {
+            self.store.recent_messages(job.user_id, job.conversation_id, self.settings.context_rounds * 2).await?
+        };
+        let prompt = prompt::build(connection.driver, &schema, &history, &job.question, job.language);
+
+        sink.progress(Stage::GeneratingSql).await?;
+        let completion = self.llm.complete(&endpoint(&model), &prompt, &|| {}).await?;
+        let extracted = extract_sql(&completion.text);
+        let Some(sql) = extracted.sql else {
+            return Err(Failure::User {
+                code: ErrorCode::LlmError,
+                message: no_sql_message(job.language).into(),
+                details: Some(json!({"reply": truncate(&completion.text, 500)})),
+            });
+        };
+        let sql = validate(connection.driver, &sql, self.settings.row_cap)?;
+        Ok(Plan { sql, explanation: extracted.explanation, model: model.model_id })
+    }
+
+    async fn store_answer(
+        &self,
+        job: &QueryJob,
+        connection: &Connection,
+        plan: &Plan,
+        output: &QueryOutput,
+        chart: Option<&Value>,
+    ) -> Result<(), Failure> {
+        let now = chrono::Utc::now();
+        let metadata = json!({
+            "sql": plan.sql,
+            "execution_time": output.elapsed.as_secs_f64(),
+            "rows_count": output.rows.len(),
+            "truncated": output.truncated,
+            "columns": output.columns,
+            "visualization": chart,
+            "explanation": plan.explanation,
+            "connection_id": connection.id,
+        });
+        let exchange = Exchange {
+            user_id: job.user_id,
+            conversation_id: job.conversation_id,
+            title: title_of(&job.question),
+            model: plan.model.clone(),
+            connection_id: connection.id,
+            user_message: Message {
+                id: job.user_message_id,
+                conversation_id: job.conversation_id,
+                role: Role::User,
+                content: job.question.clone(),
+                metadata: None,
+                created_at: job.accepted_at,
+            },
+            assistant_message: Message {
+                id: job.assistant_message_id,
+                conversation_id: job.conversation_id,
+                role: Role::Assistant,
+                content: plan.explanation.clone().unwrap_or_else(|| summary(job.language, output.rows.len())),
+                metadata: Some(metadata),
+                created_at: now,
+            },
+        };
+        match self.store.save_exchange(exchange).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound(what)) => Err(Failure::user(ErrorCode::NotFound, what)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The plan and chart of an answer stored by an earlier run of this job. Its SQL is validated again: only
+/// validated text ever runs.
+fn replayed_plan(driver: Driver, answer: Message, row_cap: usize) -> Result<(Plan, Option<Value>), Failure> {
+    let metadata = answer.metadata.unwrap_or(Value::Null);
+    let sql = metadata
+        .get("sql")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Failure::Transient("stored answer has no SQL".into()))?;
+    let sql = validate(driver, sql, row_cap)?;
+    let chart = metadata.get("visualization").filter(|v| !v.is_null()).cloned();
+    let explanation = metadata.get("explanation").and_then(Value::as_str).map(str::to_string);
+    Ok((Plan { sql, explanation, model: String::new() }, chart))
+}
+
+fn result_event(plan: &Plan, output: &QueryOutput) -> ChatEvent {
+    ChatEvent::Result {
+        sql: plan.sql.clone(),
+        data: output.rows.clone(),
+        rows_count: output.rows.len(),
+        columns: output.columns.clone(),
+        truncated: output.truncated,
+        execution_time: output.elapsed.as_secs_f64(),
+        explanation: plan.explanation.clone(),
+    }
+}
+
+/// Checks the SQL with the validator of the target's dialect; the text returned is the exact text to run.
+fn validate(driver: Driver, sql: &str, row_cap: usize) -> Result<String, Failure> {
+    let dialect = match driver {
+        Driver::Postgresql => Dialect::Postgresql,
+        Driver::Mysql => Dialect::Mysql,
+        Driver::Sqlite => Dialect::Sqlite,
+        Driver::Redis => return Err(Failure::user(ErrorCode::DatabaseError, "Redis targets are not supported yet")),
+    };
+    let policy = Policy { allowed_tables: None, row_limit: Some(row_cap as u64 + 1) };
+    querygpt_sqlsafe::validate(sql, dialect, &policy).map(|v| v.sql).map_err(|rejection| Failure::User {
+        code: ErrorCode::SqlValidationFailed,
+        message: rejection.message.clone(),
+        details: Some(json!({"rule": rejection.rule, "sql": sql})),
+    })
+}
+
+/// Pool cache key of a connection's target.
+fn target_key(connection: &Connection) -> String {
+    connection.id.to_string()
+}
+
+fn target_spec(connection: &Connection) -> TargetSpec {
+    TargetSpec {
+        driver: connection.driver,
+        host: connection.host.clone(),
+        port: connection.port,
+        username: connection.username.clone(),
+        password: connection.password.clone(),
+        database: connection.database.clone(),
+    }
+}
+
+fn endpoint(model: &Model) -> LlmEndpoint {
+    LlmEndpoint {
+        provider: model.provider,
+        base_url: model.base_url.clone().unwrap_or_else(|| model.provider.default_base_url().to_string()),
+        api_key: model.api_key.clone(),
+        model: model.model_id.clone(),
+    }
+}
+
+fn no_sql_message(language: Language) -> &'static str {
+    match language {
+        Language::Zh => "模型没有返回 SQL 语句",
+        Language::En => "the model did not return a SQL statement",
+    }
+}
+
+fn summary(language: Language, rows: usize) -> String {
+    match language {
+        Language::Zh => format!("查询返回 {rows} 行。"),
+        Language::En => format!("The query returned {rows} rows."),
+    }
+}
+
+/// Conversation title: the first question, cut at 80 characters.
+fn title_of(question: &str) -> String {
+    truncate(question.trim(), 80)
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}

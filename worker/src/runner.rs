@@ -1,0 +1,179 @@
+//! The job loop: bounded concurrency, progress acks, cancellation and graceful shutdown.
+
+use crate::cancel::CancelRegistry;
+use crate::events::EventSink;
+use crate::job::{Failure, JobContext};
+use futures::StreamExt;
+use querygpt_bus::{Bus, BusError, JobDelivery};
+use querygpt_common::ErrorCode;
+use querygpt_common::config::{JobSettings, WorkerSettings};
+use querygpt_common::messages::ChatEvent;
+use querygpt_llm::LlmClient;
+use querygpt_store::Store;
+use querygpt_targets::Targets;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// Jobs taken from the bus but not started yet, at most. Small, because a buffered job ages against the ack wait.
+const MAX_PREFETCH: usize = 64;
+/// How long in-flight jobs may run on after shutdown is requested before they are given back to the queue.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// What a worker needs from the outside world.
+pub struct WorkerDeps {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub llm: LlmClient,
+    pub targets: Targets,
+    pub settings: WorkerSettings,
+    pub jobs: JobSettings,
+}
+
+/// A worker process's job runner. Run it with [`Worker::run`].
+pub struct Worker {
+    context: JobContext,
+    bus: Arc<dyn Bus>,
+    cancels: CancelRegistry,
+    concurrency: usize,
+    jobs: JobSettings,
+}
+
+/// How a job's run ended.
+enum Outcome {
+    Finished(Result<(), Failure>),
+    /// A user or a departed client stopped it.
+    Cancelled,
+    /// The worker is shutting down: the job goes back to the queue for another worker.
+    Interrupted,
+}
+
+impl Worker {
+    pub fn new(deps: WorkerDeps) -> Arc<Self> {
+        Arc::new(Worker {
+            concurrency: deps.settings.concurrency,
+            context: JobContext::new(deps.store, deps.llm, deps.targets, deps.settings),
+            bus: deps.bus,
+            cancels: CancelRegistry::default(),
+            jobs: deps.jobs,
+        })
+    }
+
+    /// Takes and runs jobs until `shutdown` is cancelled, then lets in-flight jobs finish for a grace period and
+    /// gives the rest back to the queue.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), BusError> {
+        let mut deliveries = self.bus.job_deliveries(self.concurrency.min(MAX_PREFETCH)).await?;
+        let mut cancels = self.bus.subscribe_cancels().await?;
+        let cancel_listener = {
+            let worker = self.clone();
+            tokio::spawn(async move {
+                while let Some(cancel) = cancels.next().await {
+                    worker.cancels.apply(cancel);
+                }
+            })
+        };
+
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let tracker = TaskTracker::new();
+        let abort = CancellationToken::new();
+        tracing::info!(concurrency = self.concurrency, "worker started");
+        loop {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("semaphore never closed"),
+                _ = shutdown.cancelled() => break,
+            };
+            let delivery = tokio::select! {
+                delivery = deliveries.next() => match delivery {
+                    Some(delivery) => delivery,
+                    None => break,
+                },
+                _ = shutdown.cancelled() => break,
+            };
+            let worker = self.clone();
+            let abort = abort.clone();
+            let span = tracing::info_span!("job", job_id = %delivery.job.job_id, attempt = delivery.attempt);
+            tracker.spawn(
+                async move {
+                    worker.handle(delivery, abort).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+
+        tracker.close();
+        tracing::info!(in_flight = tracker.len(), "worker stopping");
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+            abort.cancel();
+            tracker.wait().await;
+        }
+        cancel_listener.abort();
+        self.bus.flush().await
+    }
+
+    async fn handle(&self, delivery: JobDelivery, abort: CancellationToken) {
+        let JobDelivery { job, attempt, acker } = delivery;
+        let job = Arc::new(job);
+        let sink = EventSink::new(self.bus.clone(), &job);
+
+        let outcome = match self.cancels.start(job.clone()) {
+            None => Outcome::Cancelled,
+            Some(running) => {
+                // Keep the job ours while it runs: a progress ack restarts the ack-wait clock.
+                let heartbeat_every = Duration::from_secs(self.jobs.ack_wait_secs.max(3) / 3);
+                let heartbeat = async {
+                    loop {
+                        tokio::time::sleep(heartbeat_every).await;
+                        if let Err(e) = acker.in_progress().await {
+                            tracing::warn!(error = %e, "progress ack failed");
+                        }
+                    }
+                };
+                tokio::select! {
+                    result = self.context.answer(&job, attempt, &sink) => Outcome::Finished(result),
+                    _ = running.token.cancelled() => Outcome::Cancelled,
+                    _ = abort.cancelled() => Outcome::Interrupted,
+                    never = heartbeat => never,
+                }
+            }
+        };
+
+        let settled = match outcome {
+            Outcome::Finished(Ok(())) => acker.ack().await,
+            Outcome::Finished(Err(Failure::User { code, message, details })) => {
+                tracing::info!(%code, %message, "job answered with an error");
+                publish_error(&sink, code, message, details).await;
+                acker.ack().await
+            }
+            Outcome::Finished(Err(Failure::Transient(reason))) if (attempt as i64) < self.jobs.max_deliver => {
+                tracing::warn!(%reason, "job failed on infrastructure; it will be retried");
+                acker.retry_later(Duration::from_secs(2u64.pow(attempt.min(5) as u32))).await
+            }
+            Outcome::Finished(Err(Failure::Transient(reason))) => {
+                tracing::error!(%reason, "job failed on its last delivery");
+                publish_error(&sink, ErrorCode::InternalError, "the service could not answer; try again".into(), None)
+                    .await;
+                acker.dead_letter(&reason).await
+            }
+            Outcome::Cancelled => {
+                if let Err(e) = sink.publish(ChatEvent::stopped(job.language)).await {
+                    tracing::warn!(error = %e, "could not publish the stop");
+                }
+                acker.ack().await
+            }
+            Outcome::Interrupted => acker.retry_later(Duration::ZERO).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "could not settle the job with the bus; it may be delivered again");
+        }
+    }
+}
+
+async fn publish_error(sink: &EventSink, code: ErrorCode, message: String, details: Option<serde_json::Value>) {
+    if let Err(e) = sink.error(code, message, details).await {
+        tracing::warn!(error = %e, "could not publish the error event");
+    }
+}
