@@ -7,6 +7,7 @@ mod chat_failures;
 mod crash;
 mod journey;
 mod stop;
+mod validate_cli;
 
 /// Generates `embedded` and `distributed` variants of an `async fn(Mode)` test.
 macro_rules! in_both_modes {
