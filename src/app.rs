@@ -151,7 +151,7 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
                 max_retries: settings.worker.llm_max_retries,
                 network: settings.network,
             })?,
-            targets: Targets::new(TargetSettings::from_worker(&settings.worker)),
+            targets: Targets::new(TargetSettings::from_settings(&settings)),
             settings: settings.worker.clone(),
             jobs: settings.jobs.clone(),
         });

@@ -67,6 +67,21 @@ fn is_plausible_email(email: &str) -> bool {
         && domain.split('.').all(label_ok)
 }
 
+/// Refuses a destination the SSRF guard blocks (loopback, private, link-local... unless the operator allows them;
+/// see `querygpt_common::netguard`). A name that does not resolve from here is accepted: workers may see other
+/// DNS, and they check every address again before each connection.
+pub(crate) async fn allowed_destination(
+    policy: &NetworkPolicy,
+    field: &str,
+    host: &str,
+    port: u16,
+) -> Result<(), ApiError> {
+    match policy.resolve(host, port).await {
+        Ok(_) | Err(Blocked::Unresolved { .. }) => Ok(()),
+        Err(blocked) => Err(ApiError::invalid_field(field, "blocked_address", blocked.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,20 +107,5 @@ mod tests {
         assert_eq!(optional_text("x", Some("  "), 5).unwrap(), None);
         assert_eq!(optional_text("x", None, 5).unwrap(), None);
         assert_eq!(optional_text("x", Some(" y "), 5).unwrap(), Some("y".into()));
-    }
-}
-
-/// Refuses a destination the SSRF guard blocks (loopback, private, link-local... unless the operator allows them;
-/// see `querygpt_common::netguard`). A name that does not resolve from here is accepted: workers may see other
-/// DNS, and they check every address again before each connection.
-pub(crate) async fn allowed_destination(
-    policy: &NetworkPolicy,
-    field: &str,
-    host: &str,
-    port: u16,
-) -> Result<(), ApiError> {
-    match policy.resolve(host, port).await {
-        Ok(_) | Err(Blocked::Unresolved { .. }) => Ok(()),
-        Err(blocked) => Err(ApiError::invalid_field(field, "blocked_address", blocked.to_string())),
     }
 }

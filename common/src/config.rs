@@ -100,6 +100,8 @@ pub struct WorkerSettings {
     pub max_result_bytes: usize,
     /// Earlier question/SQL pairs of a conversation given to the LLM.
     pub context_rounds: usize,
+    /// SQLite connections may only open files inside this directory (symlinks resolved). Default: `data_dir`.
+    pub sqlite_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +159,7 @@ impl Default for WorkerSettings {
             row_cap: 1000,
             max_result_bytes: 8 * 1024 * 1024,
             context_rounds: 3,
+            sqlite_dir: None,
         }
     }
 }
@@ -206,6 +209,11 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("querygpt.db").display()))
+    }
+
+    /// The directory SQLite connections are confined to.
+    pub fn sqlite_dir(&self) -> PathBuf {
+        self.worker.sqlite_dir.clone().unwrap_or_else(|| self.data_dir.clone())
     }
 
     /// Where the demo database lives.

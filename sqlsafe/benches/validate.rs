@@ -48,7 +48,8 @@ fn main() {
         }
         per_query.sort_unstable();
         println!(
-            "{dialect:<10} {:>3} queries: median {:.1} µs, p95 {:.1} µs, max {:.1} µs per query",
+            "{:<10} {:>3} queries: median {:.1} µs, p95 {:.1} µs, max {:.1} µs per query",
+            dialect.to_string(),
             per_query.len(),
             micros(percentile(&per_query, 0.5)),
             micros(percentile(&per_query, 0.95)),

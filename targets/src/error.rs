@@ -24,6 +24,9 @@ pub enum TargetError {
     /// The database (or the read-only session) refused to change data.
     #[error("the database refused to change data, only read-only queries are allowed: {0}")]
     ReadOnlyViolation(String),
+    /// The host is, or resolves to, an address the network policy refuses (loopback, private, metadata...).
+    #[error("this database host is not allowed: {0}")]
+    HostNotAllowed(String),
     /// A SQLite file outside the directory the service may read.
     #[error("this database file is not allowed: {0}")]
     PathNotAllowed(String),
@@ -48,6 +51,7 @@ impl TargetError {
             TargetError::QueryFailed(s) => TargetError::QueryFailed(clean(s)),
             TargetError::ReadOnlyViolation(s) => TargetError::ReadOnlyViolation(clean(s)),
             TargetError::PathNotAllowed(s) => TargetError::PathNotAllowed(clean(s)),
+            TargetError::HostNotAllowed(s) => TargetError::HostNotAllowed(clean(s)),
             TargetError::TooLarge(s) => TargetError::TooLarge(clean(s)),
             TargetError::Demo(s) => TargetError::Demo(clean(s)),
             other @ (TargetError::Busy(_) | TargetError::Timeout(_)) => other,

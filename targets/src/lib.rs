@@ -31,7 +31,9 @@ pub use output::QueryOutput;
 pub use schema::{ColumnInfo, DbSchema, TableInfo, TableKind};
 
 use querygpt_common::Driver;
-use querygpt_common::config::{SecretString, WorkerSettings};
+use querygpt_common::config::{SecretString, Settings};
+use querygpt_common::netguard::NetworkPolicy;
+use std::net::IpAddr;
 use serde::Serialize;
 use session::Limits;
 use std::collections::HashMap;
@@ -83,6 +85,8 @@ pub struct TargetSettings {
     pub max_connections_per_target: u32,
     /// How long [`Targets::schema`] reuses a schema it read.
     pub schema_ttl: Duration,
+    /// Which addresses a host may resolve to (the SSRF guard). Pools connect to the checked address.
+    pub network: NetworkPolicy,
 }
 
 impl Default for TargetSettings {
@@ -96,17 +100,22 @@ impl Default for TargetSettings {
             idle_expiry: Duration::from_secs(300),
             max_connections_per_target: 4,
             schema_ttl: Duration::from_secs(60),
+            network: NetworkPolicy::default(),
         }
     }
 }
 
 impl TargetSettings {
-    /// Defaults with the worker's query limits (`query_timeout_secs`, `row_cap`, `max_result_bytes`).
-    pub fn from_worker(worker: &WorkerSettings) -> Self {
+    /// Defaults with the service's query limits (`worker.query_timeout_secs`, `row_cap`, `max_result_bytes`), its
+    /// SQLite directory and its network policy.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let worker = &settings.worker;
         TargetSettings {
             statement_timeout: Duration::from_secs(worker.query_timeout_secs.max(1)),
             row_cap: worker.row_cap.max(1),
             max_result_bytes: worker.max_result_bytes,
+            sqlite_root: Some(settings.sqlite_dir()),
+            network: settings.network,
             ..TargetSettings::default()
         }
     }
@@ -248,12 +257,44 @@ impl Targets {
     }
 
     /// The entry for `key`, created or replaced when missing or when `spec` changed. Pool creation is lazy (no I/O)
-    /// and happens under the registry lock, so concurrent first uses get the same pool.
+    /// and happens under the registry lock, so concurrent first uses get the same pool. A new pool of a network
+    /// database connects to the address its host resolved to when the pool was made, after the network policy
+    /// checked it (so a DNS answer that changes later cannot redirect the pool).
     async fn entry(&self, key: &str, spec: &TargetSpec) -> Result<Arc<Entry>, TargetError> {
         let sqlite_path = match spec.driver {
             Driver::Sqlite => Some(sqlite::resolve_path(&spec.database, self.settings.sqlite_root.as_deref()).await?),
             _ => None,
         };
+        let mut address = None;
+        loop {
+            match self.current_entry(key, spec, &sqlite_path, address) {
+                Some(entry) => return entry,
+                None => address = Some(self.checked_address(spec).await?),
+            }
+        }
+    }
+
+    /// Where the network database of `spec` may be reached: its host resolved and every address checked.
+    async fn checked_address(&self, spec: &TargetSpec) -> Result<IpAddr, TargetError> {
+        let host = network_host(spec)?;
+        let port = spec.port.or(spec.driver.default_port()).unwrap_or(0);
+        let addresses = self.settings.network.resolve(host, port).await.map_err(|blocked| match blocked {
+            querygpt_common::netguard::Blocked::Unresolved { .. } => TargetError::ConnectFailed(blocked.to_string()),
+            other => TargetError::HostNotAllowed(other.to_string()),
+        })?;
+        Ok(addresses[0].ip())
+    }
+
+    /// The entry for `key` if it is current, or a new one; `None` when a new pool needs a network address that
+    /// has not been resolved yet.
+    fn current_entry(
+        &self,
+        key: &str,
+        spec: &TargetSpec,
+        sqlite_path: &Option<PathBuf>,
+        address: Option<IpAddr>,
+    ) -> Option<Result<Arc<Entry>, TargetError>> {
+        let sqlite_path = sqlite_path.clone();
         let now = Instant::now();
         let mut retired = Vec::new();
         let entry = {
@@ -272,26 +313,34 @@ impl Targets {
             match registry.entries.get(key) {
                 Some(existing) if existing.spec == *spec && existing.sqlite_path == sqlite_path => {
                     *existing.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
-                    Arc::clone(existing)
+                    Ok(Arc::clone(existing))
                 }
-                _ => {
-                    let created = Arc::new(self.new_entry(spec, sqlite_path)?);
+                _ if address.is_none() && spec.driver != Driver::Sqlite => return None,
+                _ => self.new_entry(spec, sqlite_path, address).map(|created| {
+                    let created = Arc::new(created);
                     retired.extend(registry.entries.insert(key.to_owned(), Arc::clone(&created)));
                     created
-                }
+                }),
             }
         };
         retire(retired);
-        Ok(entry)
+        Some(entry)
     }
 
-    fn new_entry(&self, spec: &TargetSpec, sqlite_path: Option<PathBuf>) -> Result<Entry, TargetError> {
-        let pool = match (spec.driver, &sqlite_path) {
-            (Driver::Postgresql, _) => DbPool::Postgres(postgres::pool(spec, &self.settings)?),
-            (Driver::Mysql, _) => DbPool::MySql(mysql::pool(spec, &self.settings)?),
-            (Driver::Sqlite, Some(path)) => DbPool::Sqlite(sqlite::pool(path, &self.settings)),
-            (Driver::Sqlite, None) => return Err(TargetError::InvalidSpec("a database file path is required".into())),
-            (Driver::Redis, _) => {
+    fn new_entry(
+        &self,
+        spec: &TargetSpec,
+        sqlite_path: Option<PathBuf>,
+        address: Option<IpAddr>,
+    ) -> Result<Entry, TargetError> {
+        let pool = match (spec.driver, &sqlite_path, address) {
+            (Driver::Postgresql, _, Some(ip)) => DbPool::Postgres(postgres::pool(spec, ip, &self.settings)?),
+            (Driver::Mysql, _, Some(ip)) => DbPool::MySql(mysql::pool(spec, ip, &self.settings)?),
+            (Driver::Sqlite, Some(path), _) => DbPool::Sqlite(sqlite::pool(path, &self.settings)),
+            (Driver::Postgresql | Driver::Mysql | Driver::Sqlite, _, _) => {
+                return Err(TargetError::InvalidSpec("a host or a database file path is required".into()));
+            }
+            (Driver::Redis, _, _) => {
                 return Err(TargetError::InvalidSpec("Redis connections cannot run SQL".into()));
             }
         };

@@ -5,7 +5,8 @@ use crate::error::{TargetError, transport_error};
 use crate::output::{self, Collector, QueryOutput};
 use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
 use crate::session::{Checkout, Limits, bounded, pool_options};
-use crate::{ServerInfo, TargetSettings, TargetSpec, database_name, network_host};
+use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
+use std::net::IpAddr;
 use futures::TryStreamExt;
 use querygpt_common::config::SecretString;
 use serde_json::Value;
@@ -31,9 +32,10 @@ impl Flavor {
     }
 }
 
-pub(crate) fn pool(spec: &TargetSpec, settings: &TargetSettings) -> Result<MySqlPool, TargetError> {
+pub(crate) fn pool(spec: &TargetSpec, address: IpAddr, settings: &TargetSettings) -> Result<MySqlPool, TargetError> {
     let mut options = MySqlConnectOptions::new()
-        .host(network_host(spec)?)
+        // The address the network policy checked, not the name (which could resolve elsewhere by now).
+        .host(&address.to_string())
         .port(spec.port.unwrap_or(3306))
         .username(spec.username.as_deref().filter(|u| !u.is_empty()).unwrap_or("root"))
         .database(database_name(spec)?)

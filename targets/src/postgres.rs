@@ -7,7 +7,8 @@ use crate::error::{TargetError, transport_error};
 use crate::output::{Collector, QueryOutput};
 use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
 use crate::session::{Checkout, Limits, bounded, pool_options};
-use crate::{ServerInfo, TargetSettings, TargetSpec, database_name, network_host};
+use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
+use std::net::IpAddr;
 use futures::TryStreamExt;
 use querygpt_common::config::SecretString;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, Postgres};
@@ -28,9 +29,10 @@ const RELATION_FILTER: &str = "c.relkind IN ('r', 'p', 'v', 'm', 'f') \
     AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
     AND has_table_privilege(c.oid, 'SELECT')";
 
-pub(crate) fn pool(spec: &TargetSpec, settings: &TargetSettings) -> Result<PgPool, TargetError> {
+pub(crate) fn pool(spec: &TargetSpec, address: IpAddr, settings: &TargetSettings) -> Result<PgPool, TargetError> {
     let options = PgConnectOptions::new_without_pgpass()
-        .host(network_host(spec)?)
+        // The address the network policy checked, not the name (which could resolve elsewhere by now).
+        .host(&address.to_string())
         .port(spec.port.unwrap_or(5432))
         .username(spec.username.as_deref().filter(|u| !u.is_empty()).unwrap_or("postgres"))
         // Always explicit: with no password sqlx would fall back to this process's own PGPASSWORD.

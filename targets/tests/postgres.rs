@@ -391,3 +391,28 @@ async fn one_pool_per_connection_and_idle_pools_expire() {
     drop(targets);
     db.drop_db().await;
 }
+
+/// The SSRF guard: with the default network policy, a host that is or resolves to loopback is refused before any
+/// connection is made, in every spelling; metadata and other link-local addresses are refused whatever the policy.
+#[tokio::test]
+async fn internal_hosts_are_refused_by_the_network_policy() {
+    let db = PgDb::create().await;
+    let strict = Targets::new(TargetSettings { network: Default::default(), ..settings() });
+    for host in ["127.0.0.1", "127.1", "2130706433", "0x7f000001", "[::ffff:127.0.0.1]", "localhost", "169.254.169.254"]
+    {
+        let spec = querygpt_targets::TargetSpec { host: Some(host.into()), ..db.spec() };
+        let err = strict.execute(host, &spec, "SELECT 1").await.unwrap_err();
+        assert!(matches!(err, TargetError::HostNotAllowed(_)), "{host}: {err:?}");
+    }
+    let permissive = Targets::new(TargetSettings {
+        network: querygpt_common::netguard::NetworkPolicy::permissive(),
+        connect_timeout: Duration::from_millis(300),
+        ..settings()
+    });
+    let metadata = querygpt_targets::TargetSpec { host: Some("169.254.169.254".into()), ..db.spec() };
+    let err = permissive.execute("metadata", &metadata, "SELECT 1").await.unwrap_err();
+    assert!(matches!(err, TargetError::HostNotAllowed(_)), "{err:?}");
+    // The policy that allows loopback reaches the same server.
+    let allowed = Targets::new(settings());
+    assert_eq!(allowed.execute("ok", &db.spec(), "SELECT 1 AS one").await.unwrap().rows.len(), 1);
+}

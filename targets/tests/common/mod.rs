@@ -5,6 +5,7 @@
 
 use querygpt_common::Driver;
 use querygpt_common::config::SecretString;
+use querygpt_common::netguard::NetworkPolicy;
 use querygpt_targets::{TargetSettings, TargetSpec};
 use sqlx::{Connection, Executor, MySqlConnection, PgConnection};
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub fn settings() -> TargetSettings {
         connect_timeout: Duration::from_secs(3),
         row_cap: 100,
         max_result_bytes: 1 << 20,
+        // The test databases listen on loopback, which the default policy refuses.
+        network: NetworkPolicy { allow_loopback: true, allow_private: false },
         ..TargetSettings::default()
     }
 }
