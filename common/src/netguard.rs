@@ -158,22 +158,46 @@ pub fn classify(ip: IpAddr) -> AddressClass {
     }
 }
 
+/// IPv4 ranges that are never a legitimate destination: (network, prefix length, what it is).
+const INTERNAL_V4: [(Ipv4Addr, u32, &str); 9] = [
+    (Ipv4Addr::new(0, 0, 0, 0), 8, "this network, including 0.0.0.0"),
+    (Ipv4Addr::new(169, 254, 0, 0), 16, "link-local: cloud metadata lives here"),
+    (Ipv4Addr::new(192, 0, 0, 0), 24, "IETF protocol assignments"),
+    (Ipv4Addr::new(192, 0, 2, 0), 24, "TEST-NET-1"),
+    (Ipv4Addr::new(198, 18, 0, 0), 15, "benchmarking"),
+    (Ipv4Addr::new(198, 51, 100, 0), 24, "TEST-NET-2"),
+    (Ipv4Addr::new(203, 0, 113, 0), 24, "TEST-NET-3"),
+    (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
+    (Ipv4Addr::new(240, 0, 0, 0), 4, "reserved, including broadcast"),
+];
+
+/// IPv6 ranges that are never a legitimate destination: (network, prefix length, what it is).
+const INTERNAL_V6: [(Ipv6Addr, u32, &str); 6] = [
+    (Ipv6Addr::new(0x0100, 0, 0, 0, 0, 0, 0, 0), 64, "discard-only"),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32, "Teredo: tunnels to arbitrary IPv4 hosts"),
+    (Ipv6Addr::new(0x2001, 0x0db8, 0, 0, 0, 0, 0, 0), 32, "documentation"),
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "link-local"),
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10, "site-local (deprecated)"),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+];
+
+fn in_v4(ip: Ipv4Addr, (network, prefix, _): &(Ipv4Addr, u32, &str)) -> bool {
+    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(*network)
+}
+
+fn in_v6(ip: Ipv6Addr, (network, prefix, _): &(Ipv6Addr, u32, &str)) -> bool {
+    let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+    u128::from(ip) & mask == u128::from(*network)
+}
+
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
-    let [a, b, c, _] = ip.octets();
+    let carrier_nat = in_v4(ip, &(Ipv4Addr::new(100, 64, 0, 0), 10, "carrier-grade NAT"));
     if ip.is_loopback() {
         AddressClass::Loopback
-    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
+    } else if ip.is_private() || carrier_nat {
         AddressClass::Private
-    } else if a == 0                                   // "this network", including 0.0.0.0
-        || ip.is_link_local()                          // 169.254/16: cloud metadata lives here
-        || a >= 224                                    // multicast, reserved, broadcast
-        || (a == 192 && b == 0 && c == 0)              // IETF protocol assignments
-        || (a == 192 && b == 0 && c == 2)              // TEST-NET-1
-        || (a == 198 && b == 51 && c == 100)           // TEST-NET-2
-        || (a == 203 && b == 0 && c == 113)            // TEST-NET-3
-        || (a == 198 && (b == 18 || b == 19))
-    // benchmarking
-    {
+    } else if INTERNAL_V4.iter().any(|range| in_v4(ip, range)) {
         AddressClass::Internal
     } else {
         AddressClass::Public
@@ -181,21 +205,12 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
 }
 
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
-    let first = ip.segments()[0];
+    let unique_local = in_v6(ip, &(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7, "unique local"));
     if ip.is_loopback() {
         AddressClass::Loopback
-    } else if first & 0xfe00 == 0xfc00 {
-        // fc00::/7 unique local
+    } else if unique_local {
         AddressClass::Private
-    } else if ip.is_unspecified()
-        || first & 0xffc0 == 0xfe80    // link-local
-        || first & 0xffc0 == 0xfec0    // site-local (deprecated)
-        || first & 0xff00 == 0xff00    // multicast
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x2001 && ip.segments()[1] == 0)      // Teredo tunnels reach arbitrary IPv4 hosts
-        || first == 0x0100
-    // discard-only
-    {
+    } else if ip.is_unspecified() || INTERNAL_V6.iter().any(|range| in_v6(ip, range)) {
         AddressClass::Internal
     } else {
         AddressClass::Public
@@ -226,7 +241,18 @@ mod tests {
 
     #[test]
     fn loopback_spellings_are_all_loopback() {
-        for host in ["127.0.0.1", "127.1", "2130706433", "0x7f000001", "017700000001", "0x7f.1", "[::ffff:127.0.0.1]", "::1", "[::1]", "::ffff:7f00:1"] {
+        for host in [
+            "127.0.0.1",
+            "127.1",
+            "2130706433",
+            "0x7f000001",
+            "017700000001",
+            "0x7f.1",
+            "[::ffff:127.0.0.1]",
+            "::1",
+            "[::1]",
+            "::ffff:7f00:1",
+        ] {
             let ip = parse_ip(host).unwrap_or_else(|| panic!("{host} parses"));
             assert_eq!(classify(ip), AddressClass::Loopback, "{host} -> {ip}");
         }
@@ -235,7 +261,19 @@ mod tests {
     #[test]
     fn metadata_and_other_internal_ranges_are_never_allowed() {
         let permissive = NetworkPolicy::permissive();
-        for host in ["169.254.169.254", "0.0.0.0", "::", "fe80::1", "[::ffff:169.254.169.254]", "255.255.255.255", "224.0.0.1", "192.0.2.10", "2001:db8::1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1"] {
+        for host in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "::",
+            "fe80::1",
+            "[::ffff:169.254.169.254]",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.10",
+            "2001:db8::1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+        ] {
             let ip = parse_ip(host).unwrap_or_else(|| panic!("{host} parses"));
             assert!(permissive.check_ip(host, ip).is_err(), "{host} must be refused even when private is allowed");
         }

@@ -9,9 +9,9 @@ use futures::StreamExt;
 use querygpt_common::Provider;
 use querygpt_common::netguard::{Blocked, NetworkPolicy};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use std::net::IpAddr;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// The idle timeout is the request timeout, but never more than this.
@@ -182,11 +182,10 @@ impl LlmClient {
         on_chunk: &(dyn Fn() + Send + Sync),
     ) -> Result<Completion, Failure> {
         let request = self.http.post(url.clone()).headers(headers.clone()).body(body).send();
-        let response =
-            self.idle(request).await?.map_err(|e| match blocked_cause(&e) {
-                Some(blocked) => Failure::fatal(LlmError::Blocked(blocked.to_string())),
-                None => Failure::retryable(LlmError::Transport(describe(url, &e))),
-            })?;
+        let response = self.idle(request).await?.map_err(|e| match blocked_cause(&e) {
+            Some(blocked) => Failure::fatal(LlmError::Blocked(blocked.to_string())),
+            None => Failure::retryable(LlmError::Transport(describe(url, &e))),
+        })?;
         let status = response.status();
         if !status.is_success() {
             return Err(self.error_response(response).await);

@@ -435,7 +435,8 @@ async fn the_default_policy_refuses_internal_endpoints_before_any_request() {
     let strict = LlmClient::new(LlmSettings { max_retries: 2, ..LlmSettings::default() }).unwrap();
     // By name (through the guarded resolver) and by IP literal, in the spellings the C resolver accepts.
     let port = url::Url::parse(&llm.openai_base_url()).unwrap().port().unwrap();
-    for host in ["localhost", "127.0.0.1", "127.1", "2130706433", "0x7f000001", "[::ffff:127.0.0.1]", "169.254.169.254"] {
+    for host in ["localhost", "127.0.0.1", "127.1", "2130706433", "0x7f000001", "[::ffff:127.0.0.1]", "169.254.169.254"]
+    {
         let endpoint = LlmEndpoint { base_url: format!("http://{host}:{port}/v1"), ..openai(&llm) };
         let err = complete(&strict, &endpoint).await.unwrap_err();
         assert!(matches!(err, LlmError::Blocked(_)), "{host}: {err:?}");

@@ -30,7 +30,8 @@ fn main() {
     for dialect in Dialect::ALL {
         let path = corpus::passes_file(LintTarget::Sql(dialect));
         let text = std::fs::read_to_string(&path).expect("pass corpus");
-        let queries: Vec<String> = corpus::parse(&text).expect("corpus format").into_iter().map(|e| e.statement).collect();
+        let queries: Vec<String> =
+            corpus::parse(&text).expect("corpus format").into_iter().map(|e| e.statement).collect();
         let mut per_query = Vec::with_capacity(queries.len());
         for sql in &queries {
             // Warm-up, and a check that the corpus still passes.

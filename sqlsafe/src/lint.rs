@@ -73,7 +73,8 @@ pub fn lint(input: &str, target: LintTarget) -> Vec<Verdict> {
 fn split_statements(input: &str) -> Vec<String> {
     let is_blank = |line: &&str| line.trim().is_empty();
     let lines: Vec<&str> = input.lines().collect();
-    let has_blank_separator = match (lines.iter().position(|l| !is_blank(l)), lines.iter().rposition(|l| !is_blank(l))) {
+    let has_blank_separator = match (lines.iter().position(|l| !is_blank(l)), lines.iter().rposition(|l| !is_blank(l)))
+    {
         (Some(first), Some(last)) => lines[first..=last].iter().any(is_blank),
         _ => false,
     };

@@ -633,15 +633,11 @@ mod tests {
 
     #[test]
     fn no_function_is_both_allowed_and_denied() {
-        let probes = [
-            "count", "now", "lower", "pg_sleep", "sleep", "load_file", "lo_import", "dblink", "date", "json_each",
-        ];
+        let probes =
+            ["count", "now", "lower", "pg_sleep", "sleep", "load_file", "lo_import", "dblink", "date", "json_each"];
         for dialect in Dialect::ALL {
             for name in probes {
-                assert!(
-                    !(is_allowed_function(dialect, name) && is_denied_function(name)),
-                    "{name} in {dialect}"
-                );
+                assert!(!(is_allowed_function(dialect, name) && is_denied_function(name)), "{name} in {dialect}");
             }
         }
     }

@@ -41,10 +41,7 @@ pub fn validate_redis(commands: &str) -> Result<Vec<RedisCommand>, Rejection> {
             continue;
         };
         if validated.len() == MAX_REDIS_COMMANDS {
-            return Err(Rejection::new(
-                Rule::TooLong,
-                format!("more than {MAX_REDIS_COMMANDS} commands"),
-            ));
+            return Err(Rejection::new(Rule::TooLong, format!("more than {MAX_REDIS_COMMANDS} commands")));
         }
         validated.push(check_command(name, args.to_vec()).map_err(at_line)?);
     }
@@ -174,24 +171,23 @@ fn kind(name: &str) -> Kind {
         "SET" | "SETNX" | "SETEX" | "PSETEX" | "GETSET" | "GETDEL" | "GETEX" | "APPEND" | "INCR" | "INCRBY"
         | "INCRBYFLOAT" | "DECR" | "DECRBY" | "MSET" | "MSETNX" | "DEL" | "UNLINK" | "EXPIRE" | "PEXPIRE"
         | "EXPIREAT" | "PEXPIREAT" | "PERSIST" | "RENAME" | "RENAMENX" | "MOVE" | "COPY" | "RESTORE" | "TOUCH"
-        | "HSET" | "HSETNX" | "HMSET" | "HDEL" | "HINCRBY" | "HINCRBYFLOAT" | "HEXPIRE" | "HPEXPIRE"
-        | "HEXPIREAT" | "HPEXPIREAT" | "HPERSIST" | "HGETDEL" | "HGETEX" | "HSETEX" | "LPUSH" | "RPUSH"
-        | "LPUSHX" | "RPUSHX" | "LPOP" | "RPOP" | "LSET" | "LINSERT" | "LREM" | "LTRIM" | "LMOVE" | "RPOPLPUSH"
-        | "LMPOP" | "SADD" | "SREM" | "SPOP" | "SMOVE" | "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE" | "ZADD"
-        | "ZINCRBY" | "ZREM" | "ZREMRANGEBYSCORE" | "ZREMRANGEBYRANK" | "ZREMRANGEBYLEX" | "ZPOPMIN"
-        | "ZPOPMAX" | "ZMPOP" | "ZRANGESTORE" | "ZINTERSTORE" | "ZUNIONSTORE" | "ZDIFFSTORE" | "XADD" | "XDEL"
-        | "XTRIM" | "XGROUP" | "XACK" | "XCLAIM" | "XAUTOCLAIM" | "XSETID" | "XREADGROUP" | "PFADD"
-        | "PFMERGE" | "GEOADD" | "GEORADIUS" | "GEORADIUSBYMEMBER" | "GEOSEARCHSTORE" | "SETBIT"
-        | "SETRANGE" | "BITFIELD" | "BITOP" | "SORT" => Write,
+        | "HSET" | "HSETNX" | "HMSET" | "HDEL" | "HINCRBY" | "HINCRBYFLOAT" | "HEXPIRE" | "HPEXPIRE" | "HEXPIREAT"
+        | "HPEXPIREAT" | "HPERSIST" | "HGETDEL" | "HGETEX" | "HSETEX" | "LPUSH" | "RPUSH" | "LPUSHX" | "RPUSHX"
+        | "LPOP" | "RPOP" | "LSET" | "LINSERT" | "LREM" | "LTRIM" | "LMOVE" | "RPOPLPUSH" | "LMPOP" | "SADD"
+        | "SREM" | "SPOP" | "SMOVE" | "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE" | "ZADD" | "ZINCRBY" | "ZREM"
+        | "ZREMRANGEBYSCORE" | "ZREMRANGEBYRANK" | "ZREMRANGEBYLEX" | "ZPOPMIN" | "ZPOPMAX" | "ZMPOP"
+        | "ZRANGESTORE" | "ZINTERSTORE" | "ZUNIONSTORE" | "ZDIFFSTORE" | "XADD" | "XDEL" | "XTRIM" | "XGROUP"
+        | "XACK" | "XCLAIM" | "XAUTOCLAIM" | "XSETID" | "XREADGROUP" | "PFADD" | "PFMERGE" | "GEOADD" | "GEORADIUS"
+        | "GEORADIUSBYMEMBER" | "GEOSEARCHSTORE" | "SETBIT" | "SETRANGE" | "BITFIELD" | "BITOP" | "SORT" => Write,
         "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "SCRIPT" | "FUNCTION" | "FCALL" | "FCALL_RO" => Scripting,
-        "CONFIG" | "FLUSHALL" | "FLUSHDB" | "SHUTDOWN" | "DEBUG" | "MODULE" | "ACL" | "CLIENT" | "SAVE"
-        | "BGSAVE" | "BGREWRITEAOF" | "LASTSAVE" | "REPLICAOF" | "SLAVEOF" | "MIGRATE" | "SYNC" | "PSYNC"
-        | "CLUSTER" | "FAILOVER" | "SWAPDB" | "SELECT" | "AUTH" | "HELLO" | "RESET" | "QUIT" | "INFO"
-        | "SLOWLOG" | "LATENCY" | "MEMORY" | "COMMAND" | "LOLWUT" | "PUBLISH" | "SPUBLISH" | "PUBSUB" | "MULTI"
-        | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" | "READONLY" | "READWRITE" | "ASKING" | "ROLE" => Admin,
+        "CONFIG" | "FLUSHALL" | "FLUSHDB" | "SHUTDOWN" | "DEBUG" | "MODULE" | "ACL" | "CLIENT" | "SAVE" | "BGSAVE"
+        | "BGREWRITEAOF" | "LASTSAVE" | "REPLICAOF" | "SLAVEOF" | "MIGRATE" | "SYNC" | "PSYNC" | "CLUSTER"
+        | "FAILOVER" | "SWAPDB" | "SELECT" | "AUTH" | "HELLO" | "RESET" | "QUIT" | "INFO" | "SLOWLOG" | "LATENCY"
+        | "MEMORY" | "COMMAND" | "LOLWUT" | "PUBLISH" | "SPUBLISH" | "PUBSUB" | "MULTI" | "EXEC" | "DISCARD"
+        | "WATCH" | "UNWATCH" | "READONLY" | "READWRITE" | "ASKING" | "ROLE" => Admin,
         "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX" | "BZMPOP" | "WAIT"
-        | "WAITAOF" | "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE"
-        | "SUNSUBSCRIBE" | "MONITOR" => Blocking,
+        | "WAITAOF" | "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE"
+        | "MONITOR" => Blocking,
         _ => Unknown,
     }
 }
@@ -220,7 +216,13 @@ fn check_command(name: &str, mut args: Vec<String>) -> Result<RedisCommand, Reje
                 .map_err(|args| wrong_arguments(format!("KEYS takes 1 argument, got {}", args.len())))?;
             return Ok(RedisCommand {
                 name: "SCAN".to_owned(),
-                args: vec!["0".to_owned(), "MATCH".to_owned(), pattern, "COUNT".to_owned(), KEYS_SCAN_COUNT.to_string()],
+                args: vec![
+                    "0".to_owned(),
+                    "MATCH".to_owned(),
+                    pattern,
+                    "COUNT".to_owned(),
+                    KEYS_SCAN_COUNT.to_string(),
+                ],
             });
         }
         Kind::Xread => check_xread(&args)?,

@@ -61,6 +61,14 @@ pub fn validate(sql: &str, dialect: Dialect, policy: &Policy) -> Result<Validate
     {
         return Err(Rejection::new(Rule::LimitRewrite, format!("the rewritten statement does not carry LIMIT {cap}")));
     }
+    // What runs must mean what was checked: text whose rendering changes again on a second round (the parser's
+    // Display is lossy for a few constructs, such as type modifiers) is refused rather than trusted.
+    if checked.query.to_string() != rendered {
+        return Err(Rejection::new(
+            Rule::UnsupportedSyntax,
+            "the statement uses syntax that cannot be reproduced faithfully; rewrite it more plainly",
+        ));
+    }
     Ok(ValidatedSql { sql: rendered, tables: checked.tables })
 }
 

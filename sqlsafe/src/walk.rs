@@ -3,14 +3,13 @@
 //! that adds one fails to compile here instead.
 
 use sqlparser::ast::{
-    AccessExpr, Array, BinaryOperator, CaseWhen, Cte, Distinct, Expr, Fetch, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr,
-    GroupByWithModifier, HavingBound, Ident, Interval, Join, JoinConstraint, JoinOperator, JsonPathElem,
-    LimitClause, ListAggOnOverflow, MemberOf, NamedWindowDefinition, NamedWindowExpr, ObjectName, ObjectNamePart,
-    Offset, OrderBy, OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectFlavor, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, SetQuantifier, Subscript, TableFactor, TableFunctionArgs,
-    TableSample, TableSampleKind, TableWithJoins, Values, WildcardAdditionalOptions, WindowFrame, WindowFrameBound,
-    WindowSpec, WindowType, With,
+    AccessExpr, Array, BinaryOperator, CaseWhen, Cte, Distinct, Expr, Fetch, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr, GroupByWithModifier, HavingBound,
+    Ident, Interval, Join, JoinConstraint, JoinOperator, JsonPathElem, LimitClause, ListAggOnOverflow, MemberOf,
+    NamedWindowDefinition, NamedWindowExpr, ObjectName, ObjectNamePart, Offset, OrderBy, OrderByExpr, OrderByKind,
+    OrderBySort, Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetQuantifier,
+    Subscript, TableFactor, TableFunctionArgs, TableSample, TableSampleKind, TableWithJoins, Values,
+    WildcardAdditionalOptions, WindowFrame, WindowFrameBound, WindowSpec, WindowType, With,
 };
 
 use crate::sql::MAX_DEPTH;
@@ -74,8 +73,18 @@ impl Walker<'_> {
 
     fn query(&mut self, query: &Query) -> Check {
         self.enter()?;
-        let Query { with, body, order_by, limit_clause, fetch, locks, for_clause, settings, format_clause, pipe_operators } =
-            query;
+        let Query {
+            with,
+            body,
+            order_by,
+            limit_clause,
+            fetch,
+            locks,
+            for_clause,
+            settings,
+            format_clause,
+            pipe_operators,
+        } = query;
         if !locks.is_empty() {
             return Err(Rejection::new(
                 Rule::LockingClause,
@@ -196,10 +205,7 @@ impl Walker<'_> {
             flavor,
         } = select;
         if into.is_some() {
-            return Err(Rejection::new(
-                Rule::SelectInto,
-                "SELECT ... INTO creates a table or assigns variables",
-            ));
+            return Err(Rejection::new(Rule::SelectInto, "SELECT ... INTO creates a table or assigns variables"));
         }
         if !optimizer_hints.is_empty() {
             return Err(Rejection::new(
@@ -542,7 +548,8 @@ impl Walker<'_> {
                 ),
             ));
         }
-        let system_schema = matches!(qualifiers, [schema] if self.dialect == Dialect::Postgresql && schema == "pg_catalog");
+        let system_schema =
+            matches!(qualifiers, [schema] if self.dialect == Dialect::Postgresql && schema == "pg_catalog");
         if !qualifiers.is_empty() && !system_schema {
             return Err(Rejection::new(
                 Rule::FunctionNotAllowed,
@@ -597,9 +604,7 @@ impl Walker<'_> {
             | FunctionArgumentClause::JsonNullClause(_)
             | FunctionArgumentClause::JsonReturningClause(_)
             | FunctionArgumentClause::OnOverflow(ListAggOnOverflow::Error)
-            | FunctionArgumentClause::OnOverflow(ListAggOnOverflow::Truncate { filler: None, with_count: _ }) => {
-                Ok(())
-            }
+            | FunctionArgumentClause::OnOverflow(ListAggOnOverflow::Truncate { filler: None, with_count: _ }) => Ok(()),
             FunctionArgumentClause::OnOverflow(ListAggOnOverflow::Truncate { filler: Some(expr), with_count: _ }) => {
                 self.expr(expr)
             }
@@ -661,9 +666,7 @@ impl Walker<'_> {
 
     fn binary_operator(&self, op: &BinaryOperator) -> Check {
         match op {
-            BinaryOperator::Assignment => {
-                Err(Rejection::new(Rule::Variable, "`:=` assigns a session variable"))
-            }
+            BinaryOperator::Assignment => Err(Rejection::new(Rule::Variable, "`:=` assigns a session variable")),
             BinaryOperator::Custom(_) | BinaryOperator::PGCustomBinaryOperator(_) => {
                 Err(unsupported("custom operators (OPERATOR(...))"))
             }

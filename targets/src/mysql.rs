@@ -6,12 +6,12 @@ use crate::output::{self, Collector, QueryOutput};
 use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
 use crate::session::{Checkout, Limits, bounded, pool_options};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
-use std::net::IpAddr;
 use futures::TryStreamExt;
 use querygpt_common::config::SecretString;
 use serde_json::Value;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlRow};
 use sqlx::{AssertSqlSafe, Column, ConnectOptions, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -140,8 +140,12 @@ async fn begin(co: &mut Checkout<MySql>, limits: &Limits, flavor: &OnceLock<Flav
     Ok(())
 }
 
+/// Ends the session and releases the user-level locks a statement may have taken: `GET_LOCK` locks are server-wide
+/// and survive ROLLBACK, so `SELECT GET_LOCK('x', 10)` would otherwise stay held (blocking other clients of the
+/// server) for as long as the pooled connection lives. A server without `RELEASE_ALL_LOCKS` (before MySQL 5.7,
+/// MariaDB 10.5) fails it: the connection is then closed instead of being reused.
 async fn rollback(co: &mut Checkout<MySql>) {
-    if co.execute("ROLLBACK").await.is_ok() {
+    if sqlx::raw_sql("ROLLBACK; DO RELEASE_ALL_LOCKS()").execute(&mut **co).await.is_ok() {
         co.reusable = true;
     }
 }

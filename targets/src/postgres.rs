@@ -8,11 +8,11 @@ use crate::output::{Collector, QueryOutput};
 use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
 use crate::session::{Checkout, Limits, bounded, pool_options};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
-use std::net::IpAddr;
 use futures::TryStreamExt;
 use querygpt_common::config::SecretString;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, Postgres};
 use sqlx::{AssertSqlSafe, Column, ConnectOptions, Connection, Executor, Row, SqlSafeStr, Statement};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -116,11 +116,18 @@ async fn begin(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<(), Targe
 /// Ends the session and, when that worked, closes the statements it prepared so the connection can go back to the
 /// pool. Nothing stays prepared between sessions: a cached plan would outlive a change to the tables it reads
 /// (`cached plan must not change result type`), and one session's statements are no business of the next.
+///
+/// `DISCARD ALL` then drops what a statement can leave in the session past ROLLBACK: session-level advisory locks
+/// (`pg_advisory_lock(1)` would otherwise stay held, blocking other clients of the database, for as long as the
+/// pooled connection lives), SQL-level `PREPARE`d statements, `WITH HOLD` cursors, `LISTEN`s.
 async fn rollback(co: &mut Checkout<Postgres>) {
     if co.execute("ROLLBACK").await.is_err() {
         return;
     }
     if co.cached_statements_size() > 0 && co.clear_cached_statements().await.is_err() {
+        return;
+    }
+    if co.execute("DISCARD ALL").await.is_err() {
         return;
     }
     co.reusable = true;

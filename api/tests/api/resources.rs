@@ -334,7 +334,8 @@ async fn internal_destinations_are_refused() {
         let details = reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
         assert_eq!(details, &json!({"field": "host", "reason": "blocked_address"}), "{host}");
 
-        let url_host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+        let url_host =
+            if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
         let body = json!({"name": "m", "provider": "openai", "model_id": "m", "base_url": format!("http://{url_host}:8080/v1")});
         let reply = app.post("/api/v1/models", token, &body).await;
         let details = reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
