@@ -21,27 +21,58 @@ fn with_database(url: &str, database: &str) -> String {
     parsed.to_string()
 }
 
+/// Test databases older than this are dropped by the next test that creates one. Their names carry their creation
+/// time, because a test that fails or is killed cannot be trusted to clean up after itself.
+const STALE_AFTER_SECS: u64 = 3 * 3600;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs()
+}
+
+/// `qgit_<created at>_<random>`.
+fn database_name() -> String {
+    format!("qgit_{}_{}", unix_now(), Uuid::new_v4().simple())
+}
+
+/// The names among `names` that an earlier run left behind long enough ago.
+fn stale(names: Vec<String>) -> Vec<String> {
+    let created = |name: &str| name.strip_prefix("qgit_")?.split('_').next()?.parse::<u64>().ok();
+    names.into_iter().filter(|name| created(name).is_some_and(|t| t + STALE_AFTER_SECS < unix_now())).collect()
+}
+
 /// Creates an empty PostgreSQL database and returns its URL.
 pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
-    let name = format!("qg_{}", Uuid::new_v4().simple());
+    let name = database_name();
     let mut admin = sqlx::PgConnection::connect(&pg_url()).await.expect("connect to PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
+    let existing = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'qgit%'")
+        .fetch_all(&mut admin)
         .await
-        .expect("create database");
+        .unwrap_or_default();
+    for old in stale(existing) {
+        let drop = format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+    }
+    let create = format!("CREATE DATABASE {name}");
+    sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut admin).await.expect("create database");
     with_database(&pg_url(), &name)
 }
 
 /// Creates an empty MariaDB/MySQL database and returns its URL.
 pub async fn fresh_mysql_database() -> String {
     use sqlx::Connection;
-    let name = format!("qg_{}", Uuid::new_v4().simple());
+    let name = database_name();
     let mut admin = sqlx::MySqlConnection::connect(&mysql_url()).await.expect("connect to MariaDB");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
+    let existing =
+        sqlx::query_scalar("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'qgit%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+    for old in stale(existing) {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {old}"))).execute(&mut admin).await;
+    }
+    let create = format!("CREATE DATABASE {name}");
+    sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut admin).await.expect("create database");
     with_database(&mysql_url(), &name)
 }
 
