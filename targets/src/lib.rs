@@ -64,6 +64,10 @@ pub struct ServerInfo {
     pub version: String,
     /// Tables and views that [`Targets::schema`] would list.
     pub tables_count: usize,
+    /// What the login could do beyond reading (superuser, write or file privileges). The read-only session stops
+    /// writes anyway, but half of the defence is the database's own privilege check: operators should connect
+    /// with a login that can only read (see the README).
+    pub warnings: Vec<String>,
 }
 
 /// Limits and pool behaviour of [`Targets`].

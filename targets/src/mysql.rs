@@ -349,7 +349,45 @@ async fn read_server_info(co: &mut Checkout<MySql>, limits: &Limits) -> Result<S
         Flavor::MariaDb => "MariaDB",
         Flavor::MySql => "MySQL",
     };
-    Ok(ServerInfo { version: format!("{product} {number}"), tables_count: usize::try_from(count).unwrap_or(0) })
+    let warnings = privilege_warnings(co, limits).await?;
+    Ok(ServerInfo {
+        version: format!("{product} {number}"),
+        tables_count: usize::try_from(count).unwrap_or(0),
+        warnings,
+    })
+}
+
+/// Privileges of the login beyond reading, global or on this database.
+async fn privilege_warnings(co: &mut Checkout<MySql>, limits: &Limits) -> Result<Vec<String>, TargetError> {
+    // GRANTEE is `'user'@'host'`; CURRENT_USER() is `user@host`.
+    let privileges: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT PRIVILEGE_TYPE FROM ( \
+             SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES \
+             UNION ALL SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES \
+                       WHERE TABLE_SCHEMA = DATABASE()) p \
+         WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
+                                SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+    )
+    .fetch_all(&mut **co)
+    .await
+    .map_err(|e| classify(e, limits))?;
+    Ok(mysql_warnings(&privileges))
+}
+
+/// Warnings for the privileges a login holds (names as in `information_schema`).
+fn mysql_warnings(privileges: &[String]) -> Vec<String> {
+    let has = |wanted: &[&str]| privileges.iter().any(|p| wanted.iter().any(|w| p.eq_ignore_ascii_case(w)));
+    let mut warnings = Vec::new();
+    if has(&["SUPER", "FILE", "SHUTDOWN", "PROCESS", "RELOAD", "CREATE USER", "GRANT OPTION"]) {
+        warnings.push(
+            "the login has administrative privileges (SUPER, FILE, GRANT OPTION...): use a login that can only read"
+                .into(),
+        );
+    }
+    if has(&["INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "CREATE", "INDEX", "EXECUTE", "CREATE ROUTINE"]) {
+        warnings.push("the login may change data or schema (INSERT, UPDATE, DELETE, DROP...)".into());
+    }
+    warnings
 }
 
 #[cfg(test)]

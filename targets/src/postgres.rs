@@ -239,5 +239,46 @@ async fn read_server_info(co: &mut Checkout<Postgres>, limits: &Limits) -> Resul
         sqlx::query_scalar(AssertSqlSafe(count_sql)).fetch_one(&mut **co).await.map_err(|e| classify(e, limits))?;
     // `15.20 (Debian 15.20-0+deb12u1)` -> `PostgreSQL 15.20`
     let number = version.split_whitespace().next().unwrap_or(&version);
-    Ok(ServerInfo { version: format!("PostgreSQL {number}"), tables_count: usize::try_from(count).unwrap_or(0) })
+    let warnings = privilege_warnings(co, limits).await?;
+    Ok(ServerInfo {
+        version: format!("PostgreSQL {number}"),
+        tables_count: usize::try_from(count).unwrap_or(0),
+        warnings,
+    })
+}
+
+/// Superuser, role attributes and write privileges of the login: what it could do if every other guard failed.
+async fn privilege_warnings(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<Vec<String>, TargetError> {
+    let (superuser, creates, writable, server_files): (bool, bool, bool, bool) = sqlx::query_as(
+        "SELECT r.rolsuper, r.rolcreaterole OR r.rolcreatedb, \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                          AND n.nspname NOT LIKE 'pg\\_toast%' \
+                          AND pg_catalog.has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')), \
+                pg_catalog.pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') \
+                  OR pg_catalog.pg_has_role(current_user, 'pg_read_server_files', 'USAGE') \
+                  OR pg_catalog.pg_has_role(current_user, 'pg_write_server_files', 'USAGE') \
+         FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+    )
+    .fetch_one(&mut **co)
+    .await
+    .map_err(|e| classify(e, limits))?;
+    let mut warnings = Vec::new();
+    if superuser {
+        warnings.push(
+            "the login is a superuser: it could run programs and read server files; use a login that can only read"
+                .into(),
+        );
+        return Ok(warnings);
+    }
+    if server_files {
+        warnings.push("the login may read or write server files or run programs (pg_*_server_* roles)".into());
+    }
+    if creates {
+        warnings.push("the login may create roles or databases".into());
+    }
+    if writable {
+        warnings.push("the login may write to some tables (INSERT, UPDATE, DELETE or TRUNCATE)".into());
+    }
+    Ok(warnings)
 }

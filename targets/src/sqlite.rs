@@ -178,7 +178,12 @@ pub(crate) async fn server_info(
         .await
         .map_err(|e| classify(e, limits))?;
         co.reusable = true;
-        Ok(ServerInfo { version: format!("SQLite {version}"), tables_count: usize::try_from(count).unwrap_or(0) })
+        // The file is opened read-only: no login, nothing to warn about.
+        Ok(ServerInfo {
+            version: format!("SQLite {version}"),
+            tables_count: usize::try_from(count).unwrap_or(0),
+            warnings: Vec::new(),
+        })
     })
     .await
 }

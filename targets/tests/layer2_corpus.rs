@@ -566,6 +566,9 @@ async fn pg_body(name: String, password: String) -> Report {
     assert_eq!(row["who"], serde_json::json!(role));
     assert_eq!(row["su"], serde_json::json!(false));
     assert_eq!(row["customers"], serde_json::json!(4));
+    // The connection test has nothing to warn about for the login the README recommends.
+    let info = targets.test("layer2-postgresql", &spec).await.expect("connection test");
+    assert_eq!(info.warnings, Vec::<String>::new());
 
     let mut probe = PgProbe { conn: admin, role, paths: named_paths(&attacks(Dialect::Postgresql)) };
     run_corpus(Dialect::Postgresql, &targets, &spec, &mut probe).await
@@ -845,6 +848,8 @@ async fn my_body(name: String, password: String) -> Report {
     assert_eq!(row["customers"], serde_json::json!(4));
     // Only USAGE at the global level: no FILE, PROCESS, SUPER, SHUTDOWN...
     assert_eq!(row["global_privileges"], serde_json::json!(1));
+    let info = targets.test("layer2-mysql", &spec).await.expect("connection test");
+    assert_eq!(info.warnings, Vec::<String>::new());
 
     let entries = attacks(Dialect::Mysql);
     let mut probe =

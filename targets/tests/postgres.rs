@@ -341,6 +341,8 @@ async fn schema_lists_tables_columns_and_comments() {
     let info = targets.test("pg-schema", &db.spec()).await.unwrap();
     assert!(info.version.starts_with("PostgreSQL "), "{}", info.version);
     assert_eq!(info.tables_count, 4);
+    // The tests connect as a superuser: exactly what the connection test must warn about.
+    assert!(info.warnings.iter().any(|w| w.contains("superuser")), "{:?}", info.warnings);
     drop(targets);
     db.drop_db().await;
 }
