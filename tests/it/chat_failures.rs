@@ -1,9 +1,8 @@
 //! Bad input and failing dependencies: each gives the documented error, and nothing is stored half-way.
 
 use crate::in_both_modes;
-use crate::support::databases;
 use crate::support::sse::SseEvent;
-use crate::support::{Mode, Session, TestApp};
+use crate::support::{Mode, TestApp};
 use querygpt_testkit::Reply;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -11,22 +10,13 @@ use uuid::Uuid;
 
 in_both_modes!(bad_requests_are_refused_before_a_job_exists, failed_jobs_end_with_an_error_event_and_store_nothing);
 
-async fn sqlite_connection(app: &TestApp, session: &Session) -> (String, String) {
-    let path = databases::sqlite_target(app.data_dir.path()).await;
-    let (status, created) = app
-        .post("/connections", &session.access_token, json!({"name": "t", "driver": "sqlite", "database": path}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    (created["data"]["id"].as_str().unwrap().to_string(), path)
-}
-
 async fn bad_requests_are_refused_before_a_job_exists(mode: Mode) {
     let app = TestApp::start(mode).await;
     let alice = app.register().await;
     let bob = app.register().await;
     app.add_openai_model(&alice, true).await;
-    let (alice_connection, _) = sqlite_connection(&app, &alice).await;
-    let (bob_connection, _) = sqlite_connection(&app, &bob).await;
+    let (alice_connection, _) = app.sqlite_connection(&alice).await;
+    let (bob_connection, _) = app.sqlite_connection(&bob).await;
     let token = alice.access_token.as_str();
 
     // (query parameters, expected status, expected code)
@@ -102,7 +92,7 @@ async fn failed_jobs_end_with_an_error_event_and_store_nothing(mode: Mode) {
     let app = TestApp::start(mode).await;
     let session = app.register().await;
     app.add_openai_model(&session, true).await;
-    let (connection_id, sqlite_path) = sqlite_connection(&app, &session).await;
+    let (connection_id, sqlite_path) = app.sqlite_connection(&session).await;
     let unreachable = json!({"name": "down", "driver": "postgresql", "host": "127.0.0.1", "port": 1, "username": "u", "password": "p", "database": "d"});
     let (_, created) = app.post("/connections", &session.access_token, unreachable).await;
     let unreachable_id = created["data"]["id"].as_str().unwrap().to_string();

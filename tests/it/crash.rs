@@ -1,10 +1,8 @@
 //! A worker killed with SIGKILL in the middle of a job: another worker finishes it, and the client still gets one
 //! complete, ordered answer.
 
-use crate::support::databases;
 use crate::support::{Mode, TestApp};
 use querygpt_testkit::Reply;
-use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,11 +10,7 @@ async fn a_killed_worker_s_job_is_finished_by_another() {
     let mut app = TestApp::start(Mode::Distributed).await;
     let session = app.register().await;
     app.add_openai_model(&session, true).await;
-    let path = databases::sqlite_target(app.data_dir.path()).await;
-    let (_, created) = app
-        .post("/connections", &session.access_token, json!({"name": "t", "driver": "sqlite", "database": path}))
-        .await;
-    let connection_id = created["data"]["id"].as_str().unwrap().to_string();
+    let (connection_id, _) = app.sqlite_connection(&session).await;
 
     // The first call hangs long enough to kill its worker; the retry on the second worker answers at once.
     let answer = "SELECT region, COUNT(*) AS orders FROM sales GROUP BY region ORDER BY region";

@@ -1,7 +1,6 @@
 //! Stopping a question: `POST /chat/stop`, and a client that goes away.
 
 use crate::in_both_modes;
-use crate::support::databases;
 use crate::support::{Mode, TestApp};
 use querygpt_testkit::Reply;
 use reqwest::StatusCode;
@@ -13,11 +12,8 @@ in_both_modes!(stop_ends_the_stream_and_abandons_the_job, a_departed_client_canc
 async fn setup(app: &TestApp) -> (crate::support::Session, String) {
     let session = app.register().await;
     app.add_openai_model(&session, true).await;
-    let path = databases::sqlite_target(app.data_dir.path()).await;
-    let (_, created) = app
-        .post("/connections", &session.access_token, json!({"name": "t", "driver": "sqlite", "database": path}))
-        .await;
-    (session, created["data"]["id"].as_str().unwrap().to_string())
+    let (connection_id, _) = app.sqlite_connection(&session).await;
+    (session, connection_id)
 }
 
 async fn stop_ends_the_stream_and_abandons_the_job(mode: Mode) {

@@ -231,6 +231,16 @@ impl TestApp {
         body["data"]["id"].as_str().expect("model id").to_string()
     }
 
+    /// Adds a connection to a fresh SQLite target (the sales table) in the data dir; returns `(id, file path)`.
+    pub async fn sqlite_connection(&self, session: &Session) -> (String, String) {
+        let path = databases::sqlite_target(self.data_dir.path()).await;
+        let (status, created) = self
+            .post("/connections", &session.access_token, json!({"name": "t", "driver": "sqlite", "database": path}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "add connection: {created}");
+        (created["data"]["id"].as_str().expect("connection id").to_string(), path)
+    }
+
     fn chat_url(&self, params: &[(&str, &str)]) -> url::Url {
         url::Url::parse_with_params(&format!("{}/chat/stream", self.base), params).expect("chat URL")
     }
