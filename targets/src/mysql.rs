@@ -4,7 +4,7 @@
 use crate::error::{TargetError, transport_error};
 use crate::output::{self, Collector, QueryOutput};
 use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
-use crate::session::{Checkout, Limits, bounded, pool_options};
+use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
 use futures::TryStreamExt;
 use querygpt_common::config::SecretString;
@@ -13,7 +13,6 @@ use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MyS
 use sqlx::{AssertSqlSafe, Column, ConnectOptions, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef};
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// Prepared statements kept per connection (ours, plus user statements described after returning no rows).
@@ -47,7 +46,7 @@ pub(crate) fn pool(spec: &TargetSpec, address: IpAddr, settings: &TargetSettings
         options = options.password(password);
     }
     Ok(pool_options::<MySql>(settings)
-        // Read-only from the first statement on; `begin` sets it again because a statement may change it.
+        // Read-only from the first statement on; `ReadOnly::begin` sets it again because a statement may change it.
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
@@ -64,17 +63,9 @@ pub(crate) async fn execute(
     flavor: &OnceLock<Flavor>,
     sql: &str,
 ) -> Result<QueryOutput, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    bounded(limits, async {
-        begin(&mut co, limits, flavor).await?;
-        let started = Instant::now();
-        let (result, drained) = run(&mut co, sql, limits).await;
-        let elapsed = started.elapsed();
-        // With rows still in flight a ROLLBACK would first read them all: the connection is closed instead.
-        if drained {
-            rollback(&mut co).await;
-        }
-        result.map(|collector| collector.finish(elapsed))
+    run_session(pool, slots, limits, ReadOnly { flavor }, async |co| {
+        let (result, drained) = run(co, sql, limits).await;
+        (result.map(Collector::finish), drained)
     })
     .await
 }
@@ -85,14 +76,7 @@ pub(crate) async fn schema(
     limits: &Limits,
     flavor: &OnceLock<Flavor>,
 ) -> Result<DbSchema, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    bounded(limits, async {
-        begin(&mut co, limits, flavor).await?;
-        let result = read_schema(&mut co, limits).await;
-        rollback(&mut co).await;
-        result
-    })
-    .await
+    run_session(pool, slots, limits, ReadOnly { flavor }, async |co| (read_schema(co, limits).await, true)).await
 }
 
 pub(crate) async fn server_info(
@@ -101,52 +85,53 @@ pub(crate) async fn server_info(
     limits: &Limits,
     flavor: &OnceLock<Flavor>,
 ) -> Result<ServerInfo, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    bounded(limits, async {
-        begin(&mut co, limits, flavor).await?;
-        let result = read_server_info(&mut co, limits).await;
-        rollback(&mut co).await;
-        result
-    })
-    .await
+    run_session(pool, slots, limits, ReadOnly { flavor }, async |co| (read_server_info(co, limits).await, true)).await
 }
 
 async fn version(co: &mut Checkout<MySql>, limits: &Limits) -> Result<String, TargetError> {
     sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut **co).await.map_err(|e| classify(e, limits))
 }
 
-/// Makes the session read-only, sets its time limits and opens a read-only transaction, in one round trip of our
-/// own fixed statements. The session-level READ ONLY matters: DDL commits the open transaction implicitly and
-/// would then run outside it, but a read-only session refuses it.
-async fn begin(co: &mut Checkout<MySql>, limits: &Limits, flavor: &OnceLock<Flavor>) -> Result<(), TargetError> {
-    let flavor = match flavor.get() {
-        Some(f) => *f,
-        None => {
-            let v = version(co, limits).await?;
-            *flavor.get_or_init(|| Flavor::of(&v))
-        }
-    };
-    let secs = limits.statement_secs_ceil();
-    let limit = match flavor {
-        Flavor::MariaDb => format!("max_statement_time = {:.3}", limits.statement_timeout.as_secs_f64()),
-        Flavor::MySql => format!("max_execution_time = {}", limits.statement_millis()),
-    };
-    let setup = format!(
-        "SET SESSION TRANSACTION READ ONLY; \
-         SET SESSION {limit}, SESSION lock_wait_timeout = {secs}, SESSION innodb_lock_wait_timeout = {secs}; \
-         START TRANSACTION READ ONLY"
-    );
-    sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut **co).await.map_err(|e| classify(e, limits))?;
-    Ok(())
+/// A MySQL or MariaDB session: read-only session and transaction with the server's time limits, ended by
+/// `ROLLBACK`. The flavor of the server is learnt on the first session.
+struct ReadOnly<'a> {
+    flavor: &'a OnceLock<Flavor>,
 }
 
-/// Ends the session and releases the user-level locks a statement may have taken: `GET_LOCK` locks are server-wide
-/// and survive ROLLBACK, so `SELECT GET_LOCK('x', 10)` would otherwise stay held (blocking other clients of the
-/// server) for as long as the pooled connection lives. A server without `RELEASE_ALL_LOCKS` (before MySQL 5.7,
-/// MariaDB 10.5) fails it: the connection is then closed instead of being reused.
-async fn rollback(co: &mut Checkout<MySql>) {
-    if sqlx::raw_sql("ROLLBACK; DO RELEASE_ALL_LOCKS()").execute(&mut **co).await.is_ok() {
-        co.reusable = true;
+impl Session<MySql> for ReadOnly<'_> {
+    /// Makes the session read-only, sets its time limits and opens a read-only transaction, in one round trip of our
+    /// own fixed statements. The session-level READ ONLY matters: DDL commits the open transaction implicitly and
+    /// would then run outside it, but a read-only session refuses it.
+    async fn begin(&self, co: &mut Checkout<MySql>, limits: &Limits) -> Result<(), TargetError> {
+        let flavor = match self.flavor.get() {
+            Some(f) => *f,
+            None => {
+                let v = version(co, limits).await?;
+                *self.flavor.get_or_init(|| Flavor::of(&v))
+            }
+        };
+        let secs = limits.statement_secs_ceil();
+        let limit = match flavor {
+            Flavor::MariaDb => format!("max_statement_time = {:.3}", limits.statement_timeout.as_secs_f64()),
+            Flavor::MySql => format!("max_execution_time = {}", limits.statement_millis()),
+        };
+        let setup = format!(
+            "SET SESSION TRANSACTION READ ONLY; \
+             SET SESSION {limit}, SESSION lock_wait_timeout = {secs}, SESSION innodb_lock_wait_timeout = {secs}; \
+             START TRANSACTION READ ONLY"
+        );
+        sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut **co).await.map_err(|e| classify(e, limits))?;
+        Ok(())
+    }
+
+    /// Ends the session and releases the user-level locks a statement may have taken: `GET_LOCK` locks are
+    /// server-wide and survive ROLLBACK, so `SELECT GET_LOCK('x', 10)` would otherwise stay held (blocking other
+    /// clients of the server) for as long as the pooled connection lives. A server without `RELEASE_ALL_LOCKS`
+    /// (before MySQL 5.7, MariaDB 10.5) fails it: the connection is then closed instead of being reused.
+    async fn end(&self, co: &mut Checkout<MySql>) {
+        if sqlx::raw_sql("ROLLBACK; DO RELEASE_ALL_LOCKS()").execute(&mut **co).await.is_ok() {
+            co.reusable = true;
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Rows of one query, as JSON objects keyed by column name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,11 +32,21 @@ pub(crate) struct Collector {
     rows: Vec<Map<String, Value>>,
     bytes: usize,
     truncated: bool,
+    /// When the statement was sent: a collector is made just before.
+    started: Instant,
 }
 
 impl Collector {
     pub(crate) fn new(row_cap: usize, max_bytes: usize) -> Self {
-        Collector { row_cap, max_bytes, columns: None, rows: Vec::new(), bytes: 0, truncated: false }
+        Collector {
+            row_cap,
+            max_bytes,
+            columns: None,
+            rows: Vec::new(),
+            bytes: 0,
+            truncated: false,
+            started: Instant::now(),
+        }
     }
 
     /// True until the column names are known (they come with the first row, or from a describe).
@@ -72,8 +82,14 @@ impl Collector {
         Ok(true)
     }
 
-    pub(crate) fn finish(self, elapsed: Duration) -> QueryOutput {
-        QueryOutput { columns: self.columns.unwrap_or_default(), rows: self.rows, truncated: self.truncated, elapsed }
+    /// The rows collected, timed up to now (call it once the last row is read, before the session ends).
+    pub(crate) fn finish(self) -> QueryOutput {
+        QueryOutput {
+            columns: self.columns.unwrap_or_default(),
+            rows: self.rows,
+            truncated: self.truncated,
+            elapsed: self.started.elapsed(),
+        }
     }
 }
 
@@ -242,7 +258,7 @@ mod tests {
         assert!(c.push(vec![json!(1)]).unwrap());
         assert!(c.push(vec![json!(2)]).unwrap());
         assert!(!c.push(vec![json!(3)]).unwrap());
-        let out = c.finish(Duration::ZERO);
+        let out = c.finish();
         assert_eq!(out.rows.len(), 2);
         assert!(out.truncated);
     }
@@ -253,7 +269,7 @@ mod tests {
         c.set_columns(["s"]);
         assert!(c.push(vec![json!("x".repeat(40))]).unwrap());
         assert!(!c.push(vec![json!("y".repeat(60))]).unwrap());
-        assert!(c.finish(Duration::ZERO).truncated);
+        assert!(c.finish().truncated);
 
         let mut big = Collector::new(100, 10);
         big.set_columns(["s"]);

@@ -6,7 +6,7 @@ mod decode;
 use crate::error::{TargetError, transport_error};
 use crate::output::{Collector, QueryOutput};
 use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
-use crate::session::{Checkout, Limits, bounded, pool_options};
+use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
 use futures::TryStreamExt;
 use querygpt_common::config::SecretString;
@@ -14,7 +14,6 @@ use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, Postgres};
 use sqlx::{AssertSqlSafe, Column, ConnectOptions, Connection, Executor, Row, SqlSafeStr, Statement};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// Prepared statements a connection holds at most during one session (each session closes them at its end).
@@ -52,30 +51,15 @@ pub(crate) async fn execute(
     limits: &Limits,
     sql: &str,
 ) -> Result<QueryOutput, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    bounded(limits, async {
-        begin(&mut co, limits).await?;
-        let started = Instant::now();
-        let (result, drained) = run(&mut co, sql, limits).await;
-        let elapsed = started.elapsed();
-        // With rows still in flight a ROLLBACK would first read them all: the connection is closed instead.
-        if drained {
-            rollback(&mut co).await;
-        }
-        result.map(|collector| collector.finish(elapsed))
+    run_session(pool, slots, limits, ReadOnly, async |co| {
+        let (result, drained) = run(co, sql, limits).await;
+        (result.map(Collector::finish), drained)
     })
     .await
 }
 
 pub(crate) async fn schema(pool: &PgPool, slots: &Arc<Semaphore>, limits: &Limits) -> Result<DbSchema, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    bounded(limits, async {
-        begin(&mut co, limits).await?;
-        let result = read_schema(&mut co, limits).await;
-        rollback(&mut co).await;
-        result
-    })
-    .await
+    run_session(pool, slots, limits, ReadOnly, async |co| (read_schema(co, limits).await, true)).await
 }
 
 pub(crate) async fn server_info(
@@ -83,54 +67,52 @@ pub(crate) async fn server_info(
     slots: &Arc<Semaphore>,
     limits: &Limits,
 ) -> Result<ServerInfo, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    bounded(limits, async {
-        begin(&mut co, limits).await?;
-        let result = read_server_info(&mut co, limits).await;
-        rollback(&mut co).await;
-        result
-    })
-    .await
+    run_session(pool, slots, limits, ReadOnly, async |co| (read_server_info(co, limits).await, true)).await
 }
 
-/// Opens the read-only transaction and sets its limits, in one round trip of our own fixed statements.
-async fn begin(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<(), TargetError> {
-    let ms = limits.statement_millis();
-    // Everything after BEGIN is transaction-local: a statement that changes these settings is undone by ROLLBACK.
-    let mut setup = format!(
-        "BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; \
-         SET LOCAL idle_in_transaction_session_timeout = {};",
-        ms.saturating_add(10_000)
-    );
-    if co.server_version_num().is_some_and(|v| v >= 140_000) {
-        // Lets the server notice within a second that an abandoned session's connection was closed.
-        setup.push_str(" SET LOCAL client_connection_check_interval = 1000;");
-    }
-    // A first query takes the transaction's snapshot, after which its READ ONLY can no longer be switched off
-    // (`SET TRANSACTION READ WRITE` fails with "transaction read-write mode must be set before any query").
-    setup.push_str(" SELECT 1;");
-    sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut **co).await.map_err(|e| classify(e, limits))?;
-    Ok(())
-}
+/// A PostgreSQL session: `BEGIN READ ONLY` with local time limits, ended by `ROLLBACK`.
+struct ReadOnly;
 
-/// Ends the session and, when that worked, closes the statements it prepared so the connection can go back to the
-/// pool. Nothing stays prepared between sessions: a cached plan would outlive a change to the tables it reads
-/// (`cached plan must not change result type`), and one session's statements are no business of the next.
-///
-/// `DISCARD ALL` then drops what a statement can leave in the session past ROLLBACK: session-level advisory locks
-/// (`pg_advisory_lock(1)` would otherwise stay held, blocking other clients of the database, for as long as the
-/// pooled connection lives), SQL-level `PREPARE`d statements, `WITH HOLD` cursors, `LISTEN`s.
-async fn rollback(co: &mut Checkout<Postgres>) {
-    if co.execute("ROLLBACK").await.is_err() {
-        return;
+impl Session<Postgres> for ReadOnly {
+    /// Opens the read-only transaction and sets its limits, in one round trip of our own fixed statements.
+    async fn begin(&self, co: &mut Checkout<Postgres>, limits: &Limits) -> Result<(), TargetError> {
+        let ms = limits.statement_millis();
+        // Everything after BEGIN is transaction-local: a statement that changes these settings is undone by ROLLBACK.
+        let mut setup = format!(
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; \
+             SET LOCAL idle_in_transaction_session_timeout = {};",
+            ms.saturating_add(10_000)
+        );
+        if co.server_version_num().is_some_and(|v| v >= 140_000) {
+            // Lets the server notice within a second that an abandoned session's connection was closed.
+            setup.push_str(" SET LOCAL client_connection_check_interval = 1000;");
+        }
+        // A first query takes the transaction's snapshot, after which its READ ONLY can no longer be switched off
+        // (`SET TRANSACTION READ WRITE` fails with "transaction read-write mode must be set before any query").
+        setup.push_str(" SELECT 1;");
+        sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut **co).await.map_err(|e| classify(e, limits))?;
+        Ok(())
     }
-    if co.cached_statements_size() > 0 && co.clear_cached_statements().await.is_err() {
-        return;
+
+    /// Ends the session and, when that worked, closes the statements it prepared so the connection can go back to
+    /// the pool. Nothing stays prepared between sessions: a cached plan would outlive a change to the tables it reads
+    /// (`cached plan must not change result type`), and one session's statements are no business of the next.
+    ///
+    /// `DISCARD ALL` then drops what a statement can leave in the session past ROLLBACK: session-level advisory locks
+    /// (`pg_advisory_lock(1)` would otherwise stay held, blocking other clients of the database, for as long as the
+    /// pooled connection lives), SQL-level `PREPARE`d statements, `WITH HOLD` cursors, `LISTEN`s.
+    async fn end(&self, co: &mut Checkout<Postgres>) {
+        if co.execute("ROLLBACK").await.is_err() {
+            return;
+        }
+        if co.cached_statements_size() > 0 && co.clear_cached_statements().await.is_err() {
+            return;
+        }
+        if co.execute("DISCARD ALL").await.is_err() {
+            return;
+        }
+        co.reusable = true;
     }
-    if co.execute("DISCARD ALL").await.is_err() {
-        return;
-    }
-    co.reusable = true;
 }
 
 /// Streams the statement's rows into a collector. The flag says whether the connection was read to the end of the
@@ -140,7 +122,7 @@ async fn rollback(co: &mut Checkout<Postgres>) {
 /// and executed: the extended protocol only. It is a *named* statement on purpose: describing a result whose types
 /// sqlx has not seen on this connection yet (enums, domains, extension types) makes sqlx look them up with a
 /// simple query, which destroys the unnamed statement before it can be bound ("unnamed prepared statement does not
-/// exist"). [`rollback`] closes it again, and its columns give the names even when no row comes back.
+/// exist"). [`ReadOnly::end`] closes it again, and its columns give the names even when no row comes back.
 async fn run(co: &mut Checkout<Postgres>, sql: &str, limits: &Limits) -> (Result<Collector, TargetError>, bool) {
     let mut collector = Collector::new(limits.row_cap, limits.max_result_bytes);
     let statement = match co.prepare(AssertSqlSafe(sql.to_owned()).into_sql_str()).await {

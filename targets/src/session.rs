@@ -113,13 +113,42 @@ impl<DB: Database> Drop for Checkout<DB> {
     }
 }
 
+/// What a driver does at the two ends of a session on a checked-out connection.
+pub(crate) trait Session<DB: Database> {
+    /// Readies the connection for the session: read-only, the limits set, anything else the driver checks first.
+    async fn begin(&self, co: &mut Checkout<DB>, limits: &Limits) -> Result<(), TargetError>;
+
+    /// Ends the session and, when that worked, marks the connection [`reusable`](Checkout::reusable).
+    async fn end(&self, co: &mut Checkout<DB>);
+}
+
+/// Runs one session on a connection taken from `pool`, under the client-side deadline of [`bounded`]: `session`
+/// begins it, `work` runs in it, and `session` ends it. Besides its result, `work` says whether it read the
+/// connection to the end of what the statement returned: if not, the session is not ended (with rows still in
+/// flight a ROLLBACK would first read them all) and the connection is closed instead of being reused.
+pub(crate) async fn run_session<DB: Database, T>(
+    pool: &Pool<DB>,
+    slots: &Arc<Semaphore>,
+    limits: &Limits,
+    session: impl Session<DB>,
+    work: impl AsyncFnOnce(&mut Checkout<DB>) -> (Result<T, TargetError>, bool),
+) -> Result<T, TargetError> {
+    let mut co = Checkout::take(pool, slots, limits).await?;
+    bounded(limits, async {
+        session.begin(&mut co, limits).await?;
+        let (result, drained) = work(&mut co).await;
+        if drained {
+            session.end(&mut co).await;
+        }
+        result
+    })
+    .await
+}
+
 /// Runs a session body under a client-side deadline a little past the statement limit. The server's own limit
 /// normally fires first; this only catches a server or network that stopped answering. The body's future is
 /// dropped on expiry, which drops nothing but borrows: the caller's [`Checkout`] then closes the connection.
-pub(crate) async fn bounded<T>(
-    limits: &Limits,
-    body: impl Future<Output = Result<T, TargetError>>,
-) -> Result<T, TargetError> {
+async fn bounded<T>(limits: &Limits, body: impl Future<Output = Result<T, TargetError>>) -> Result<T, TargetError> {
     tokio::time::timeout(limits.statement_timeout + CLIENT_GRACE, body)
         .await
         .unwrap_or(Err(TargetError::Timeout(limits.statement_timeout)))

@@ -5,7 +5,7 @@
 use crate::error::{TargetError, transport_error};
 use crate::output::{self, Collector, QueryOutput};
 use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind};
-use crate::session::{Checkout, Limits, bounded, pool_options};
+use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings};
 use futures::TryStreamExt;
 use libsqlite3_sys as ffi;
@@ -127,17 +127,9 @@ pub(crate) async fn execute(
     limits: &Limits,
     sql: &str,
 ) -> Result<QueryOutput, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    let interrupt = Arc::new(AtomicBool::new(false));
-    co.interrupt_on_abandon(Arc::clone(&interrupt));
-    bounded(limits, async {
-        arm(&mut co, limits, &interrupt, Some(sql)).await?;
-        let started = Instant::now();
-        let result = run(&mut co, sql, limits).await;
-        let elapsed = started.elapsed();
-        // No transaction to end: sqlx resets the statement, even one whose rows were not all read.
-        co.reusable = true;
-        result.map(|collector| collector.finish(elapsed))
+    run_session(pool, slots, limits, Armed { statement: Some(sql) }, async |co| {
+        // Always ended: sqlx resets the statement, even one whose rows were not all read.
+        (run(co, sql, limits).await.map(Collector::finish), true)
     })
     .await
 }
@@ -147,16 +139,7 @@ pub(crate) async fn schema(
     slots: &Arc<Semaphore>,
     limits: &Limits,
 ) -> Result<DbSchema, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    let interrupt = Arc::new(AtomicBool::new(false));
-    co.interrupt_on_abandon(Arc::clone(&interrupt));
-    bounded(limits, async {
-        arm(&mut co, limits, &interrupt, None).await?;
-        let result = read_schema(&mut co, limits).await;
-        co.reusable = true;
-        result
-    })
-    .await
+    run_session(pool, slots, limits, Armed { statement: None }, async |co| (read_schema(co, limits).await, true)).await
 }
 
 pub(crate) async fn server_info(
@@ -164,48 +147,56 @@ pub(crate) async fn server_info(
     slots: &Arc<Semaphore>,
     limits: &Limits,
 ) -> Result<ServerInfo, TargetError> {
-    let mut co = Checkout::take(pool, slots, limits).await?;
-    let interrupt = Arc::new(AtomicBool::new(false));
-    co.interrupt_on_abandon(Arc::clone(&interrupt));
-    bounded(limits, async {
-        arm(&mut co, limits, &interrupt, None).await?;
-        let version: String =
-            sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&mut *co).await.map_err(|e| classify(e, limits))?;
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-        )
-        .fetch_one(&mut *co)
+    run_session(pool, slots, limits, Armed { statement: None }, async |co| (read_server_info(co, limits).await, true))
         .await
-        .map_err(|e| classify(e, limits))?;
-        co.reusable = true;
-        // The file is opened read-only: no login, nothing to warn about.
-        Ok(ServerInfo {
-            version: format!("SQLite {version}"),
-            tables_count: usize::try_from(count).unwrap_or(0),
-            warnings: Vec::new(),
-        })
-    })
-    .await
 }
 
-/// Prepares the connection for one call: `query_only` again (a statement may have turned it off), a progress
-/// handler that interrupts at the deadline or once `interrupt` is raised, and, for a user statement, the check
-/// that it is one statement that does not write.
-async fn arm(
-    conn: &mut SqliteConnection,
-    limits: &Limits,
-    interrupt: &Arc<AtomicBool>,
-    statement: Option<&str>,
-) -> Result<(), TargetError> {
-    (&mut *conn).execute("PRAGMA query_only = ON").await.map_err(|e| classify(e, limits))?;
-    let deadline = Instant::now() + limits.statement_timeout;
-    let flag = Arc::clone(interrupt);
-    let mut handle = conn.lock_handle().await.map_err(transport_error)?;
-    handle.set_progress_handler(PROGRESS_STEPS, move || !flag.load(Ordering::Acquire) && Instant::now() < deadline);
-    match statement {
-        Some(sql) => inspect(&mut handle, sql, limits),
-        None => Ok(()),
+/// A SQLite session: the connection armed against writes and overruns, and, for a user statement, the statement
+/// checked first. There is no transaction to end.
+struct Armed<'a> {
+    statement: Option<&'a str>,
+}
+
+impl Session<Sqlite> for Armed<'_> {
+    /// Prepares the connection for one call: `query_only` again (a statement may have turned it off), a progress
+    /// handler that interrupts at the deadline or once the call is abandoned, and, for a user statement, the check
+    /// that it is one statement that does not write.
+    async fn begin(&self, co: &mut Checkout<Sqlite>, limits: &Limits) -> Result<(), TargetError> {
+        let interrupt = Arc::new(AtomicBool::new(false));
+        co.interrupt_on_abandon(Arc::clone(&interrupt));
+        (&mut **co).execute("PRAGMA query_only = ON").await.map_err(|e| classify(e, limits))?;
+        let deadline = Instant::now() + limits.statement_timeout;
+        let mut handle = co.lock_handle().await.map_err(transport_error)?;
+        handle.set_progress_handler(PROGRESS_STEPS, move || {
+            !interrupt.load(Ordering::Acquire) && Instant::now() < deadline
+        });
+        match self.statement {
+            Some(sql) => inspect(&mut handle, sql, limits),
+            None => Ok(()),
+        }
     }
+
+    /// Nothing to end: the connection is only marked reusable.
+    async fn end(&self, co: &mut Checkout<Sqlite>) {
+        co.reusable = true;
+    }
+}
+
+async fn read_server_info(conn: &mut SqliteConnection, limits: &Limits) -> Result<ServerInfo, TargetError> {
+    let version: String =
+        sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&mut *conn).await.map_err(|e| classify(e, limits))?;
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| classify(e, limits))?;
+    // The file is opened read-only: no login, nothing to warn about.
+    Ok(ServerInfo {
+        version: format!("SQLite {version}"),
+        tables_count: usize::try_from(count).unwrap_or(0),
+        warnings: Vec::new(),
+    })
 }
 
 /// Compiles `sql` without running it and refuses anything but exactly one statement that leaves the database

@@ -9,20 +9,21 @@
 //! its rows, plus the catalog (relations, columns, functions, sequences' values, schemas, roles and grants, locks,
 //! server settings), the files the attacks name (`/tmp/...`) and, for SQLite, every file of the directory.
 
-use querygpt_common::Driver;
+mod common;
+
+use common::{Server, spec_for};
 use querygpt_common::config::SecretString;
-use querygpt_common::netguard::NetworkPolicy;
 use querygpt_sqlsafe::corpus::{self, Entry};
 use querygpt_sqlsafe::{Dialect, LintTarget};
 use querygpt_targets::{QueryOutput, TargetError, TargetSettings, TargetSpec, Targets};
 use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+use sqlx::{AssertSqlSafe, ColumnIndex, ConnectOptions, Connection, Decode, Executor, Row, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Short, so that `pg_sleep(60)` or `SLEEP(10)` end quickly.
@@ -35,39 +36,17 @@ fn settings(sqlite_root: Option<PathBuf>) -> TargetSettings {
     TargetSettings {
         statement_timeout: STATEMENT_TIMEOUT,
         connect_timeout: Duration::from_secs(5),
-        row_cap: 100,
-        max_result_bytes: 1 << 20,
         sqlite_root,
-        // The test servers listen on loopback, which the default policy refuses.
-        network: NetworkPolicy { allow_loopback: true, allow_private: false },
-        ..TargetSettings::default()
+        ..common::settings()
     }
 }
 
-fn pg_url() -> String {
-    std::env::var("QUERYGPT_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
-}
-
-fn mysql_url() -> String {
-    std::env::var("QUERYGPT_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-}
-
-fn with_database(url: &str, database: &str) -> String {
-    let mut url = url::Url::parse(url).expect("test database URL");
-    url.set_path(&format!("/{database}"));
-    url.to_string()
-}
-
-/// A spec reaching `database` on the server of `admin_url`, logging in as `user`.
-fn spec_as(driver: Driver, admin_url: &str, database: &str, user: &str, password: &str) -> TargetSpec {
-    let url = url::Url::parse(admin_url).expect("test database URL");
+/// A spec reaching `database` on the server `C`, logging in as `user`.
+fn spec_as<C: Server>(database: &str, user: &str, password: &str) -> TargetSpec {
     TargetSpec {
-        driver,
-        host: url.host_str().map(str::to_owned),
-        port: url.port(),
         username: Some(user.to_owned()),
         password: Some(SecretString::new(password)),
-        database: database.to_owned(),
+        ..spec_for(C::DRIVER, &C::url(), database)
     }
 }
 
@@ -95,6 +74,38 @@ async fn guarded<T: Send + 'static>(
         Ok(value) => value,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("test task failed: {e}"),
+    }
+}
+
+/// The admin connection of the server `C`, to its default database or to `database`, after `setup` (time limits:
+/// a lock left behind by an attack shows as a failed fingerprint, not as a hung test). Never used for the corpus.
+async fn admin<C: Server>(database: Option<&str>, setup: &'static str) -> C
+where
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+{
+    let url = match database {
+        Some(db) => common::with_database(&C::url(), db),
+        None => C::url(),
+    };
+    let mut conn = C::connect(&url).await.expect("connect as admin");
+    sqlx::raw_sql(setup).execute(&mut conn).await.unwrap();
+    conn
+}
+
+/// Drops the test's database and login (both named `name`) on the server `C`; what fails is only reported.
+async fn cleanup<C: Server>(name: &str)
+where
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+{
+    let Ok(mut admin) = C::connect(&C::url()).await else {
+        eprintln!("cleanup: cannot connect to drop {name}");
+        return;
+    };
+    // `DROP USER` is PostgreSQL's other name for `DROP ROLE`; MySQL takes the `'%'` host when none is given.
+    for sql in [C::drop_database(name), format!("DROP USER IF EXISTS {name}")] {
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut admin).await {
+            eprintln!("cleanup: {sql}: {e}");
+        }
     }
 }
 
@@ -275,6 +286,22 @@ fn add(snapshot: &mut Snapshot, what: &str, rows: Result<Vec<Vec<String>>, Strin
     }
 }
 
+/// Every column of `rows` as text (`NULL` for null), for drivers that decode any column as a string.
+fn texts<R: Row>(rows: &[R]) -> Result<Vec<Vec<String>>, String>
+where
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.try_get::<Option<String>, _>(i).map(|v| v.unwrap_or_else(|| "NULL".into())))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 fn hash_of(value: &impl Hash) -> String {
     let mut hasher = DefaultHasher::new();
     value.hash(&mut hasher);
@@ -308,10 +335,30 @@ fn add_paths(snapshot: &mut Snapshot, paths: &[PathBuf]) {
     }
 }
 
+/// The rows of the shop, the same in every target (only the products differ: SQLite's have images), in SQL that the
+/// three databases read alike. Each fixture creates the tables and the products first.
+const SHOP_ROWS: &str = r#"
+INSERT INTO departments VALUES (1, 'Sales', 100000), (2, 'Engineering', 250000), (3, 'Support', NULL);
+INSERT INTO employees VALUES (1, 'Ada', 2, NULL, 9000, '2020-01-15'), (2, 'Grace', 2, 1, 8500, '2021-03-01'),
+    (3, 'Linus', 1, 1, 6000, '2022-07-11'), (4, 'Ken', 3, 3, NULL, NULL);
+INSERT INTO customers (name, email, city) VALUES ('Alice', 'alice@example.com', 'Paris'),
+    ('Bob', 'bob@example.com', 'Berlin'), ('Chen', NULL, 'Shanghai'), ('Dana', 'dana@example.com', NULL);
+INSERT INTO orders (customer_id, status, total, ordered_at) VALUES (1, 'paid', 43.70, '2024-03-01 10:00:00'),
+    (2, 'shipped', 12.50, '2024-03-02 11:30:00'), (1, 'pending', 30.00, '2024-03-05 09:15:00'),
+    (3, 'cancelled', NULL, NULL);
+INSERT INTO order_items VALUES (1, 1, 1, 12.50), (1, 3, 1, 1.20), (1, 2, 1, 30.00), (2, 1, 1, 12.50), (3, 2, 1, 30.00);
+INSERT INTO payments (order_id, amount, method, paid_at) VALUES (1, 43.70, 'card', '2024-03-01 10:05:00'),
+    (2, 12.50, 'paypal', '2024-03-02 11:31:00');
+INSERT INTO events (customer_id, kind, payload, at) VALUES (1, 'login', '{"ip": "10.0.0.1"}', '2024-03-01 09:59:00'),
+    (2, 'search', '{"q": "lamp"}', '2024-03-02 11:00:00'), (NULL, 'error', NULL, NULL);
+"#;
+
 // ---------------------------------------------------------------------------------------------------------------
 // PostgreSQL
 
 const PG_FIXTURE: &str = r#"
+-- The times of the shop's rows are UTC.
+SET TIME ZONE 'UTC';
 CREATE TABLE departments (id int PRIMARY KEY, name text NOT NULL, budget numeric(12,2));
 CREATE TABLE employees (id int PRIMARY KEY, name text NOT NULL, department_id int REFERENCES departments (id),
     manager_id int REFERENCES employees (id), salary numeric(10,2), hired_on date);
@@ -332,33 +379,12 @@ CREATE VIEW customer_totals AS
     GROUP BY c.id, c.name;
 CREATE FUNCTION order_count(customer int) RETURNS bigint LANGUAGE sql STABLE
     AS $$ SELECT count(*) FROM orders WHERE customer_id = customer $$;
-INSERT INTO departments VALUES (1, 'Sales', 100000), (2, 'Engineering', 250000), (3, 'Support', NULL);
-INSERT INTO employees VALUES (1, 'Ada', 2, NULL, 9000, '2020-01-15'), (2, 'Grace', 2, 1, 8500, '2021-03-01'),
-    (3, 'Linus', 1, 1, 6000, '2022-07-11'), (4, 'Ken', 3, 3, NULL, NULL);
-INSERT INTO customers (name, email, city) VALUES ('Alice', 'alice@example.com', 'Paris'),
-    ('Bob', 'bob@example.com', 'Berlin'), ('Chen', NULL, 'Shanghai'), ('Dana', 'dana@example.com', NULL);
 INSERT INTO products (name, category, price) VALUES ('Book', 'Books', 12.50), ('Lamp', 'Home', 30.00),
     ('Pen', 'Office', 1.20);
-INSERT INTO orders (customer_id, status, total, ordered_at) VALUES (1, 'paid', 43.70, '2024-03-01 10:00:00+00'),
-    (2, 'shipped', 12.50, '2024-03-02 11:30:00+00'), (1, 'pending', 30.00, '2024-03-05 09:15:00+00'),
-    (3, 'cancelled', NULL, NULL);
-INSERT INTO order_items VALUES (1, 1, 1, 12.50), (1, 3, 1, 1.20), (1, 2, 1, 30.00), (2, 1, 1, 12.50), (3, 2, 1, 30.00);
-INSERT INTO payments (order_id, amount, method, paid_at) VALUES (1, 43.70, 'card', '2024-03-01 10:05:00+00'),
-    (2, 12.50, 'paypal', '2024-03-02 11:31:00+00');
-INSERT INTO events (customer_id, kind, payload, at) VALUES (1, 'login', '{"ip": "10.0.0.1"}', '2024-03-01 09:59:00+00'),
-    (2, 'search', '{"q": "lamp"}', '2024-03-02 11:00:00+00'), (NULL, 'error', NULL, NULL);
 "#;
 
 async fn pg_rows(conn: &mut PgConnection, sql: &str) -> Result<Vec<Vec<String>>, String> {
-    let rows = sqlx::query(AssertSqlSafe(sql.to_owned())).fetch_all(conn).await.map_err(|e| e.to_string())?;
-    rows.iter()
-        .map(|row| {
-            (0..row.len())
-                .map(|i| row.try_get::<Option<String>, _>(i).map(|v| v.unwrap_or_else(|| "NULL".into())))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())
-        })
-        .collect()
+    texts(&sqlx::query(AssertSqlSafe(sql.to_owned())).fetch_all(conn).await.map_err(|e| e.to_string())?)
 }
 
 struct PgProbe {
@@ -501,34 +527,13 @@ impl Probe for PgProbe {
     }
 }
 
-/// The admin (superuser) connection, to the database of the URL or to `database`. Never used for the corpus.
-async fn pg_admin(database: Option<&str>) -> PgConnection {
-    let url = match database {
-        Some(db) => with_database(&pg_url(), db),
-        None => pg_url(),
-    };
-    let mut conn = PgConnection::connect(&url).await.expect("connect as admin");
-    // A lock left behind by an attack shows as a failed fingerprint, not as a hung test.
-    sqlx::raw_sql("SET statement_timeout = '10s'; SET lock_timeout = '5s'").execute(&mut conn).await.unwrap();
-    conn
-}
-
-async fn pg_cleanup(name: &str) {
-    let Ok(mut admin) = PgConnection::connect(&pg_url()).await else {
-        eprintln!("cleanup: cannot connect to drop {name}");
-        return;
-    };
-    for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("DROP ROLE IF EXISTS {name}")] {
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut admin).await {
-            eprintln!("cleanup: {sql}: {e}");
-        }
-    }
-}
+/// Session settings of the admin (superuser) connection.
+const PG_ADMIN: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s'";
 
 async fn pg_body(name: String, password: String) -> Report {
     let role = name.clone();
     {
-        let mut admin = pg_admin(None).await;
+        let mut admin = admin::<PgConnection>(None, PG_ADMIN).await;
         // One statement each: CREATE DATABASE cannot run in the implicit transaction of a multi-statement query.
         let setup = [
             format!("CREATE DATABASE {name}"),
@@ -541,17 +546,20 @@ async fn pg_body(name: String, password: String) -> Report {
             sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await.expect("create database and role");
         }
     }
-    let mut admin = pg_admin(Some(&name)).await;
+    let mut admin = admin::<PgConnection>(Some(&name), PG_ADMIN).await;
     let grants = format!(
         "REVOKE ALL ON DATABASE {name} FROM PUBLIC; GRANT CONNECT ON DATABASE {name} TO {role}; \
          REVOKE ALL ON SCHEMA public FROM PUBLIC; GRANT USAGE ON SCHEMA public TO {role}; \
          GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
          GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
     );
-    sqlx::raw_sql(AssertSqlSafe(format!("{PG_FIXTURE}{grants}"))).execute(&mut admin).await.expect("fixture");
+    sqlx::raw_sql(AssertSqlSafe(format!("{PG_FIXTURE}{SHOP_ROWS}{grants}")))
+        .execute(&mut admin)
+        .await
+        .expect("fixture");
 
     let targets = Targets::new(settings(None));
-    let spec = spec_as(Driver::Postgresql, &pg_url(), &name, &role, &password);
+    let spec = spec_as::<PgConnection>(&name, &role, &password);
     // The corpus runs as the least-privilege role, which can read the fixture.
     let who = targets
         .execute(
@@ -578,7 +586,7 @@ async fn pg_body(name: String, password: String) -> Report {
 async fn postgresql_attacks_leave_the_target_unchanged() {
     let name = unique_name();
     let password = uuid::Uuid::new_v4().simple().to_string();
-    let report = guarded(pg_body(name.clone(), password), pg_cleanup(&name)).await;
+    let report = guarded(pg_body(name.clone(), password), cleanup::<PgConnection>(&name)).await;
     report.check();
 }
 
@@ -609,21 +617,8 @@ CREATE VIEW customer_totals AS
     GROUP BY c.id, c.name;
 CREATE FUNCTION order_count(customer INT) RETURNS BIGINT READS SQL DATA
     RETURN (SELECT COUNT(*) FROM orders WHERE customer_id = customer);
-INSERT INTO departments VALUES (1, 'Sales', 100000), (2, 'Engineering', 250000), (3, 'Support', NULL);
-INSERT INTO employees VALUES (1, 'Ada', 2, NULL, 9000, '2020-01-15'), (2, 'Grace', 2, 1, 8500, '2021-03-01'),
-    (3, 'Linus', 1, 1, 6000, '2022-07-11'), (4, 'Ken', 3, 3, NULL, NULL);
-INSERT INTO customers (name, email, city) VALUES ('Alice', 'alice@example.com', 'Paris'),
-    ('Bob', 'bob@example.com', 'Berlin'), ('Chen', NULL, 'Shanghai'), ('Dana', 'dana@example.com', NULL);
 INSERT INTO products (name, category, price) VALUES ('Book', 'Books', 12.50), ('Lamp', 'Home', 30.00),
     ('Pen', 'Office', 1.20);
-INSERT INTO orders (customer_id, status, total, ordered_at) VALUES (1, 'paid', 43.70, '2024-03-01 10:00:00'),
-    (2, 'shipped', 12.50, '2024-03-02 11:30:00'), (1, 'pending', 30.00, '2024-03-05 09:15:00'),
-    (3, 'cancelled', NULL, NULL);
-INSERT INTO order_items VALUES (1, 1, 1, 12.50), (1, 3, 1, 1.20), (1, 2, 1, 30.00), (2, 1, 1, 12.50), (3, 2, 1, 30.00);
-INSERT INTO payments (order_id, amount, method, paid_at) VALUES (1, 43.70, 'card', '2024-03-01 10:05:00'),
-    (2, 12.50, 'paypal', '2024-03-02 11:31:00');
-INSERT INTO events (customer_id, kind, payload, at) VALUES (1, 'login', '{"ip": "10.0.0.1"}', '2024-03-01 09:59:00'),
-    (2, 'search', '{"q": "lamp"}', '2024-03-02 11:00:00'), (NULL, 'error', NULL, NULL);
 "#;
 
 /// Every selected column must be a string (cast in SQL): the binary protocol sends numbers as binary.
@@ -789,39 +784,14 @@ impl Probe for MyProbe {
     }
 }
 
-/// The admin (root) connection, to the server or to `database`. Never used for the corpus.
-async fn my_admin(database: Option<&str>) -> MySqlConnection {
-    let url = match database {
-        Some(db) => with_database(&mysql_url(), db),
-        None => mysql_url(),
-    };
-    let mut conn = MySqlConnection::connect(&url).await.expect("connect as admin");
-    sqlx::raw_sql(
-        "SET SESSION max_statement_time = 10, SESSION lock_wait_timeout = 5, \
-             SESSION innodb_lock_wait_timeout = 5, SESSION group_concat_max_len = 67108864",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn
-}
-
-async fn my_cleanup(name: &str) {
-    let Ok(mut admin) = MySqlConnection::connect(&mysql_url()).await else {
-        eprintln!("cleanup: cannot connect to drop {name}");
-        return;
-    };
-    for sql in [format!("DROP DATABASE IF EXISTS `{name}`"), format!("DROP USER IF EXISTS '{name}'@'%'")] {
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut admin).await {
-            eprintln!("cleanup: {sql}: {e}");
-        }
-    }
-}
+/// Session settings of the admin (root) connection; the probe's `GROUP_CONCAT`s need the long limit.
+const MY_ADMIN: &str = "SET SESSION max_statement_time = 10, SESSION lock_wait_timeout = 5, \
+                        SESSION innodb_lock_wait_timeout = 5, SESSION group_concat_max_len = 67108864";
 
 async fn my_body(name: String, password: String) -> Report {
     let user = name.clone();
     {
-        let mut admin = my_admin(None).await;
+        let mut admin = admin::<MySqlConnection>(None, MY_ADMIN).await;
         let setup = format!(
             "CREATE DATABASE `{name}`; \
              CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; \
@@ -829,11 +799,11 @@ async fn my_body(name: String, password: String) -> Report {
         );
         sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut admin).await.expect("create database and login");
     }
-    let mut admin = my_admin(Some(&name)).await;
-    sqlx::raw_sql(MYSQL_FIXTURE).execute(&mut admin).await.expect("fixture");
+    let mut admin = admin::<MySqlConnection>(Some(&name), MY_ADMIN).await;
+    sqlx::raw_sql(AssertSqlSafe(format!("{MYSQL_FIXTURE}{SHOP_ROWS}"))).execute(&mut admin).await.expect("fixture");
 
     let targets = Targets::new(settings(None));
-    let spec = spec_as(Driver::Mysql, &mysql_url(), &name, &user, &password);
+    let spec = spec_as::<MySqlConnection>(&name, &user, &password);
     let who = targets
         .execute(
             "layer2-mysql",
@@ -861,7 +831,7 @@ async fn my_body(name: String, password: String) -> Report {
 async fn mysql_attacks_leave_the_target_unchanged() {
     let name = unique_name();
     let password = uuid::Uuid::new_v4().simple().to_string();
-    let report = guarded(my_body(name.clone(), password), my_cleanup(&name)).await;
+    let report = guarded(my_body(name.clone(), password), cleanup::<MySqlConnection>(&name)).await;
     report.check();
 }
 
@@ -886,34 +856,13 @@ CREATE INDEX orders_by_customer ON orders (customer_id);
 CREATE VIEW customer_totals AS
     SELECT c.id, c.name, COALESCE(SUM(o.total), 0) AS total FROM customers c LEFT JOIN orders o ON o.customer_id = c.id
     GROUP BY c.id, c.name;
-INSERT INTO departments VALUES (1, 'Sales', 100000), (2, 'Engineering', 250000), (3, 'Support', NULL);
-INSERT INTO employees VALUES (1, 'Ada', 2, NULL, 9000, '2020-01-15'), (2, 'Grace', 2, 1, 8500, '2021-03-01'),
-    (3, 'Linus', 1, 1, 6000, '2022-07-11'), (4, 'Ken', 3, 3, NULL, NULL);
-INSERT INTO customers (name, email, city) VALUES ('Alice', 'alice@example.com', 'Paris'),
-    ('Bob', 'bob@example.com', 'Berlin'), ('Chen', NULL, 'Shanghai'), ('Dana', 'dana@example.com', NULL);
+PRAGMA user_version = 7;
 INSERT INTO products (name, category, price, image) VALUES ('Book', 'Books', 12.5, x'DEADBEEF'),
     ('Lamp', 'Home', 30.0, NULL), ('Pen', 'Office', 1.2, x'00');
-INSERT INTO orders (customer_id, status, total, ordered_at) VALUES (1, 'paid', 43.7, '2024-03-01 10:00:00'),
-    (2, 'shipped', 12.5, '2024-03-02 11:30:00'), (1, 'pending', 30.0, '2024-03-05 09:15:00'),
-    (3, 'cancelled', NULL, NULL);
-INSERT INTO order_items VALUES (1, 1, 1, 12.5), (1, 3, 1, 1.2), (1, 2, 1, 30.0), (2, 1, 1, 12.5), (3, 2, 1, 30.0);
-INSERT INTO payments (order_id, amount, method, paid_at) VALUES (1, 43.7, 'card', '2024-03-01 10:05:00'),
-    (2, 12.5, 'paypal', '2024-03-02 11:31:00');
-INSERT INTO events (customer_id, kind, payload, at) VALUES (1, 'login', '{"ip": "10.0.0.1"}', '2024-03-01 09:59:00'),
-    (2, 'search', '{"q": "lamp"}', '2024-03-02 11:00:00'), (NULL, 'error', NULL, NULL);
-PRAGMA user_version = 7;
 "#;
 
 async fn lite_rows(conn: &mut SqliteConnection, sql: &str) -> Result<Vec<Vec<String>>, String> {
-    let rows = sqlx::query(AssertSqlSafe(sql.to_owned())).fetch_all(conn).await.map_err(|e| e.to_string())?;
-    rows.iter()
-        .map(|row| {
-            (0..row.len())
-                .map(|i| row.try_get::<Option<String>, _>(i).map(|v| v.unwrap_or_else(|| "NULL".into())))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())
-        })
-        .collect()
+    texts(&sqlx::query(AssertSqlSafe(sql.to_owned())).fetch_all(conn).await.map_err(|e| e.to_string())?)
 }
 
 struct LiteProbe {
@@ -989,19 +938,12 @@ async fn sqlite_body() -> Report {
             .connect()
             .await
             .expect("create the fixture file");
-        sqlx::raw_sql(SQLITE_FIXTURE).execute(&mut conn).await.expect("fixture");
+        sqlx::raw_sql(AssertSqlSafe(format!("{SQLITE_FIXTURE}{SHOP_ROWS}"))).execute(&mut conn).await.expect("fixture");
         conn.close().await.expect("close the fixture file");
     }
     // Deployed as the README says: files only inside `sqlite_root`, the target named relative to it.
     let targets = Targets::new(settings(Some(dir.path().to_path_buf())));
-    let spec = TargetSpec {
-        driver: Driver::Sqlite,
-        host: None,
-        port: None,
-        username: None,
-        password: None,
-        database: "shop.db".into(),
-    };
+    let spec = common::sqlite_spec(Path::new("shop.db"));
     let count = targets
         .execute("layer2-sqlite", &spec, "SELECT count(*) AS customers FROM customers")
         .await

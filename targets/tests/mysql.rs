@@ -2,11 +2,10 @@
 
 mod common;
 
-use common::{MyDb, settings, spec_for};
-use querygpt_common::Driver;
+use common::{MyDb, assert_read_only, settings};
 use querygpt_targets::{TableKind, TargetError, TargetSettings, Targets};
 use serde_json::json;
-use sqlx::{Executor, MySqlConnection};
+use sqlx::MySqlConnection;
 use std::time::{Duration, Instant};
 
 const ITEMS: &str =
@@ -33,10 +32,8 @@ async fn table_count(admin: &mut MySqlConnection) -> i64 {
 #[tokio::test]
 async fn select_returns_typed_json() {
     let db = MyDb::create().await;
-    let mut admin = db.admin().await;
-    admin
-        .execute(
-            "CREATE TABLE typed (
+    db.admin_with(
+        "CREATE TABLE typed (
                  id INT PRIMARY KEY, ti TINYINT, flag TINYINT(1), si SMALLINT, mi MEDIUMINT, bi BIGINT,
                  ubi BIGINT UNSIGNED, ui INT UNSIGNED, f FLOAT, d DOUBLE, dec1 DECIMAL(10,2), dec2 DECIMAL(30,5),
                  c CHAR(3), vc VARCHAR(20), t TEXT, bl BLOB, vb VARBINARY(8), dt DATE, dtm DATETIME(6),
@@ -48,9 +45,8 @@ async fn select_returns_typed_json() {
              INSERT INTO typed (id) VALUES (2);
              SET SESSION sql_mode = '';
              INSERT INTO typed (id, dt, dtm) VALUES (3, '0000-00-00', '0000-00-00 00:00:00');",
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let targets = Targets::new(settings());
     let out = targets.execute("my-typed", &db.spec(), "SELECT * FROM typed ORDER BY id").await.unwrap();
     assert_eq!(out.columns.len(), 26);
@@ -76,32 +72,21 @@ async fn select_returns_typed_json() {
 #[tokio::test]
 async fn row_cap_truncates_after_one_extra_row() {
     let db = MyDb::create().await;
-    let mut admin = db.admin().await;
-    admin.execute(ITEMS).await.unwrap();
+    db.admin_with(ITEMS).await;
     let targets = Targets::new(TargetSettings { row_cap: 3, ..settings() });
     let spec = db.spec();
-    let out = targets.execute("my-cap", &spec, "SELECT id, name FROM items ORDER BY id").await.unwrap();
-    assert_eq!(out.rows.len(), 3);
-    assert!(out.truncated);
+    let out = common::assert_cut_at_cap(&targets, "my-cap", &spec, "SELECT id, name FROM items ORDER BY id", 3).await;
     assert_eq!(out.rows[2]["name"], json!("c"));
     // A large result: reading stops early and the pool keeps serving.
+    let big =
+        "SELECT a.id FROM items a, items b, items c, items d, items e, items f, items g, items h, items i, items j";
     let started = Instant::now();
-    let big = targets
-        .execute(
-            "my-cap",
-            &spec,
-            "SELECT a.id FROM items a, items b, items c, items d, items e, items f, items g, items h, items i, items j",
-        )
-        .await
-        .unwrap();
+    common::assert_cut_at_cap(&targets, "my-cap", &spec, big, 3).await;
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-    assert!(big.truncated);
-    assert_eq!(big.rows.len(), 3);
     let exact = targets.execute("my-cap", &spec, "SELECT id FROM items WHERE id <= 3").await.unwrap();
     assert!(!exact.truncated);
-    let empty = targets.execute("my-cap", &spec, "SELECT id, name AS label FROM items WHERE id < 0").await.unwrap();
-    assert_eq!(empty.columns, vec!["id", "label"]);
-    assert!(empty.rows.is_empty());
+    let empty = "SELECT id, name AS label FROM items WHERE id < 0";
+    common::assert_columns_without_rows(&targets, "my-cap", &spec, empty, &["id", "label"]).await;
     drop(targets);
     db.drop_db().await;
 }
@@ -109,13 +94,12 @@ async fn row_cap_truncates_after_one_extra_row() {
 #[tokio::test]
 async fn writes_are_refused_by_the_session() {
     let db = MyDb::create().await;
-    let mut admin = db.admin().await;
-    admin.execute(ITEMS).await.unwrap();
+    let mut admin = db.admin_with(ITEMS).await;
     let before = checksum(&mut admin).await;
     let targets = Targets::new(settings());
     let spec = db.spec();
     let other_db = format!("{}_x", db.name);
-    for sql in [
+    let writes = [
         "INSERT INTO items (name) VALUES ('evil')".to_owned(),
         "UPDATE items SET name = 'evil'".into(),
         "DELETE FROM items".into(),
@@ -128,10 +112,8 @@ async fn writes_are_refused_by_the_session() {
         "ALTER TABLE items ADD COLUMN evil INT".into(),
         "RENAME TABLE items TO evil".into(),
         format!("CREATE DATABASE {other_db}"),
-    ] {
-        let result = targets.execute("my-writes", &spec, &sql).await;
-        assert!(matches!(result, Err(TargetError::ReadOnlyViolation(_))), "{sql}: {result:?}");
-    }
+    ];
+    assert_read_only(&targets, "my-writes", &spec, writes).await;
     // MariaDB and MySQL accept `SET SESSION TRANSACTION READ WRITE` inside a transaction: it only applies to the
     // transactions that follow, the open one stays read-only. Every session makes itself read-only again before
     // it starts, so the next session on the same connection (one connection here) still refuses writes and DDL.
@@ -139,10 +121,7 @@ async fn writes_are_refused_by_the_session() {
     for escape in ["SET SESSION TRANSACTION READ WRITE", "SET SESSION tx_read_only = 0"] {
         let rw = one.execute("my-writes-one", &spec, escape).await;
         assert!(!matches!(rw, Err(TargetError::ReadOnlyViolation(_))), "{escape}: {rw:?}");
-        let delete = one.execute("my-writes-one", &spec, "DELETE FROM items").await;
-        assert!(matches!(delete, Err(TargetError::ReadOnlyViolation(_))), "{delete:?}");
-        let ddl = one.execute("my-writes-one", &spec, "DROP TABLE items").await;
-        assert!(matches!(ddl, Err(TargetError::ReadOnlyViolation(_))), "{ddl:?}");
+        assert_read_only(&one, "my-writes-one", &spec, ["DELETE FROM items", "DROP TABLE items"]).await;
     }
     drop(one);
     assert_eq!(checksum(&mut admin).await, before);
@@ -154,18 +133,15 @@ async fn writes_are_refused_by_the_session() {
 #[tokio::test]
 async fn stacked_statements_cannot_run() {
     let db = MyDb::create().await;
-    let mut admin = db.admin().await;
-    admin.execute(ITEMS).await.unwrap();
+    let mut admin = db.admin_with(ITEMS).await;
     let before = checksum(&mut admin).await;
     let targets = Targets::new(settings());
     let spec = db.spec();
-    for sql in ["COMMIT; DELETE FROM items", "SELECT 1; DELETE FROM items", "SELECT 1; DROP TABLE items"] {
-        let result = targets.execute("my-stack", &spec, sql).await;
-        assert!(matches!(result, Err(TargetError::QueryFailed(_))), "{sql}: {result:?}");
-    }
+    let stacked = ["COMMIT; DELETE FROM items", "SELECT 1; DELETE FROM items", "SELECT 1; DROP TABLE items"];
+    common::assert_stacked_refused(&targets, "my-stack", &spec, &stacked, None).await;
+    // Ending the transaction in one call does not make the next call writable.
     targets.execute("my-stack", &spec, "COMMIT").await.unwrap();
-    let after_commit = targets.execute("my-stack", &spec, "DELETE FROM items").await;
-    assert!(matches!(after_commit, Err(TargetError::ReadOnlyViolation(_))), "{after_commit:?}");
+    assert_read_only(&targets, "my-stack", &spec, ["DELETE FROM items"]).await;
     assert_eq!(checksum(&mut admin).await, before);
     drop(targets);
     db.drop_db().await;
@@ -174,53 +150,31 @@ async fn stacked_statements_cannot_run() {
 #[tokio::test]
 async fn timeout_stops_the_statement_on_the_server() {
     let db = MyDb::create().await;
-    let targets = Targets::new(TargetSettings { statement_timeout: Duration::from_millis(500), ..settings() });
     let spec = db.spec();
-    let started = Instant::now();
-    let result = targets.execute("my-timeout", &spec, "SELECT SLEEP(10)").await;
-    assert!(matches!(result, Err(TargetError::Timeout(_))), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    let next = targets.execute("my-timeout", &spec, "SELECT 2 AS two").await.unwrap();
-    assert_eq!(next.rows[0]["two"], json!(2));
+    let targets = common::assert_stopped_at_limit("my-timeout", &spec, "SELECT SLEEP(10)").await;
+    common::assert_serves(&targets, "my-timeout", &spec).await;
     drop(targets);
     db.drop_db().await;
 }
 
 #[tokio::test]
 async fn connection_failures_are_reported() {
-    let targets = Targets::new(TargetSettings { connect_timeout: Duration::from_secs(1), ..settings() });
-    let mut unreachable = spec_for(Driver::Mysql, &common::mysql_url(), "test");
-    unreachable.host = Some("127.0.0.1".into());
-    unreachable.port = Some(1);
-    let started = Instant::now();
-    let result = targets.test("my-down", &unreachable).await;
-    assert!(matches!(result, Err(TargetError::ConnectFailed(_))), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
-
-    let mut bad_login = spec_for(Driver::Mysql, &common::mysql_url(), "test");
-    bad_login.username = Some("no_such_user_qg".into());
-    bad_login.password = Some(querygpt_common::config::SecretString::new("hunter2-secret"));
-    let err = targets.execute("my-bad-login", &bad_login, "SELECT 1").await.unwrap_err();
-    assert!(matches!(err, TargetError::ConnectFailed(_)), "{err:?}");
-    assert!(!err.to_string().contains("hunter2"), "{err}");
+    common::assert_connection_failures::<MySqlConnection>("my").await;
 }
 
 #[tokio::test]
 async fn schema_lists_tables_columns_and_comments() {
     let db = MyDb::create().await;
-    let mut admin = db.admin().await;
-    admin
-        .execute(
-            "CREATE TABLE customers (
+    db.admin_with(
+        "CREATE TABLE customers (
                  id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL COMMENT 'Full name', note TEXT
              ) COMMENT 'People who buy';
              INSERT INTO customers (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c');
              ANALYZE TABLE customers;
              CREATE TABLE order_lines (order_id INT, line INT, amount DECIMAL(10,2) NOT NULL, PRIMARY KEY (order_id, line));
              CREATE VIEW big_customers AS SELECT id, name FROM customers WHERE id > 1;",
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let targets = Targets::new(settings());
     let spec = db.spec();
     let schema = targets.schema("my-schema", &spec).await.unwrap();

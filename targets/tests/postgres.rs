@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{PgDb, settings, spec_for};
+use common::{PgDb, assert_read_only, settings, spec_for};
 use querygpt_common::Driver;
 use querygpt_targets::{TableKind, TargetError, TargetSettings, Targets};
 use serde_json::json;
@@ -23,10 +23,8 @@ async fn checksum(admin: &mut PgConnection) -> (i64, String) {
 #[tokio::test]
 async fn select_returns_typed_json() {
     let db = PgDb::create().await;
-    let mut admin = db.admin().await;
-    admin
-        .execute(
-            "CREATE TYPE mood AS ENUM ('happy', 'sad');
+    db.admin_with(
+        "CREATE TYPE mood AS ENUM ('happy', 'sad');
              CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
              CREATE TABLE typed (
                  id int PRIMARY KEY, i2 smallint, i8 bigint, n numeric(12,2), big numeric, r real, d double precision,
@@ -40,9 +38,8 @@ async fn select_returns_typed_json() {
                  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\xDEADBEEF', '{1, NULL, 3}', '{{1,2},{3,4}}',
                  '{\"x\", \"y z\"}', '10.1.2.3/8', 'sad', 42, 12.34);
              INSERT INTO typed (id) VALUES (2);",
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let targets = Targets::new(settings());
     let out = targets.execute("pg-typed", &db.spec(), "SELECT * FROM typed ORDER BY id").await.unwrap();
     assert_eq!(out.columns.len(), 27);
@@ -70,28 +67,19 @@ async fn row_cap_truncates_after_one_extra_row() {
     let db = PgDb::create().await;
     let targets = Targets::new(TargetSettings { row_cap: 10, ..settings() });
     let spec = db.spec();
-    let out = targets.execute("pg-cap", &spec, "SELECT g FROM generate_series(1, 11) g").await.unwrap();
-    assert_eq!(out.rows.len(), 10);
-    assert!(out.truncated);
+    common::assert_cut_at_cap(&targets, "pg-cap", &spec, "SELECT g FROM generate_series(1, 11) g", 10).await;
     let exact = targets.execute("pg-cap", &spec, "SELECT g FROM generate_series(1, 10) g").await.unwrap();
     assert_eq!(exact.rows.len(), 10);
     assert!(!exact.truncated);
     // An endless result: only the first rows are read, and the session still ends at once.
     let started = Instant::now();
-    let endless = targets
-        .execute("pg-cap", &spec, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r")
-        .await
-        .unwrap();
+    common::assert_cut_at_cap(&targets, "pg-cap", &spec, common::ENDLESS, 10).await;
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(endless.rows.len(), 10);
-    assert!(endless.truncated);
     // The pool still serves (the truncated session's connection was closed, not reused mid-result).
-    let after = targets.execute("pg-cap", &spec, "SELECT 1 AS one").await.unwrap();
-    assert_eq!(after.rows[0]["one"], json!(1));
+    common::assert_serves(&targets, "pg-cap", &spec).await;
     // No rows: the column names still come back.
-    let empty = targets.execute("pg-cap", &spec, "SELECT 1 AS a, 'x' AS b WHERE false").await.unwrap();
-    assert_eq!(empty.columns, vec!["a", "b"]);
-    assert!(empty.rows.is_empty());
+    common::assert_columns_without_rows(&targets, "pg-cap", &spec, "SELECT 1 AS a, 'x' AS b WHERE false", &["a", "b"])
+        .await;
     drop(targets);
     db.drop_db().await;
 }
@@ -114,12 +102,11 @@ async fn byte_limit_truncates_and_refuses_giant_rows() {
 #[tokio::test]
 async fn writes_are_refused_by_the_session() {
     let db = PgDb::create().await;
-    let mut admin = db.admin().await;
-    admin.execute(ITEMS).await.unwrap();
+    let mut admin = db.admin_with(ITEMS).await;
     let before = checksum(&mut admin).await;
     let targets = Targets::new(settings());
     let spec = db.spec();
-    for sql in [
+    let writes = [
         "INSERT INTO items (name) VALUES ('evil')",
         "UPDATE items SET name = 'evil'",
         "DELETE FROM items",
@@ -130,10 +117,8 @@ async fn writes_are_refused_by_the_session() {
         "WITH d AS (DELETE FROM items RETURNING *) SELECT count(*) FROM d",
         "SELECT nextval('items_id_seq')",
         "SELECT setval('items_id_seq', 1000)",
-    ] {
-        let result = targets.execute("pg-writes", &spec, sql).await;
-        assert!(matches!(result, Err(TargetError::ReadOnlyViolation(_))), "{sql}: {result:?}");
-    }
+    ];
+    assert_read_only(&targets, "pg-writes", &spec, writes).await;
     // Neither call writes anything, so a read-only transaction lets them run: set_config only changes session
     // state (and ROLLBACK undoes it, `false` or not), txid_current only assigns a transaction id. They must not
     // leave the connection writable for the next session, which gets the same connection here.
@@ -143,8 +128,7 @@ async fn writes_are_refused_by_the_session() {
     assert!(!matches!(result, Err(TargetError::ReadOnlyViolation(_))), "{escape}: {result:?}");
     let mode = one.execute("pg-writes-one", &spec, "SHOW default_transaction_read_only").await.unwrap();
     assert_eq!(mode.rows[0]["default_transaction_read_only"], json!("on"));
-    let delete = one.execute("pg-writes-one", &spec, "DELETE FROM items").await;
-    assert!(matches!(delete, Err(TargetError::ReadOnlyViolation(_))), "{delete:?}");
+    assert_read_only(&one, "pg-writes-one", &spec, ["DELETE FROM items"]).await;
     drop(one);
     // Trying to switch the transaction to read-write fails too (the session already ran a statement).
     let rw = targets.execute("pg-writes", &spec, "SET TRANSACTION READ WRITE").await;
@@ -165,8 +149,7 @@ async fn writes_are_refused_by_the_session() {
 #[tokio::test]
 async fn schema_changes_between_calls_are_seen() {
     let db = PgDb::create().await;
-    let mut admin = db.admin().await;
-    admin.execute(ITEMS).await.unwrap();
+    let mut admin = db.admin_with(ITEMS).await;
     // One connection, so the second call runs where the first one did: no prepared plan may survive the first.
     let targets = Targets::new(TargetSettings { max_connections_per_target: 1, ..settings() });
     let spec = db.spec();
@@ -184,26 +167,19 @@ async fn schema_changes_between_calls_are_seen() {
 #[tokio::test]
 async fn stacked_statements_cannot_run() {
     let db = PgDb::create().await;
-    let mut admin = db.admin().await;
-    admin.execute(ITEMS).await.unwrap();
+    let mut admin = db.admin_with(ITEMS).await;
     let before = checksum(&mut admin).await;
     let targets = Targets::new(settings());
     let spec = db.spec();
-    for sql in [
+    let stacked = [
         "COMMIT; DELETE FROM items",
         "SELECT 1; DELETE FROM items",
         "ROLLBACK; SET TRANSACTION READ WRITE; DELETE FROM items",
-    ] {
-        let result = targets.execute("pg-stack", &spec, sql).await;
-        match result {
-            Err(TargetError::QueryFailed(msg)) => assert!(msg.contains("multiple commands"), "{sql}: {msg}"),
-            other => panic!("{sql}: {other:?}"),
-        }
-    }
+    ];
+    common::assert_stacked_refused(&targets, "pg-stack", &spec, &stacked, Some("multiple commands")).await;
     // Ending the transaction in one call does not make the next call writable.
     targets.execute("pg-stack", &spec, "COMMIT").await.unwrap();
-    let after_commit = targets.execute("pg-stack", &spec, "DELETE FROM items").await;
-    assert!(matches!(after_commit, Err(TargetError::ReadOnlyViolation(_))), "{after_commit:?}");
+    assert_read_only(&targets, "pg-stack", &spec, ["DELETE FROM items"]).await;
     assert_eq!(checksum(&mut admin).await, before);
     drop(targets);
     db.drop_db().await;
@@ -212,12 +188,8 @@ async fn stacked_statements_cannot_run() {
 #[tokio::test]
 async fn timeout_stops_the_statement_on_the_server() {
     let db = PgDb::create().await;
-    let targets = Targets::new(TargetSettings { statement_timeout: Duration::from_millis(500), ..settings() });
     let spec = db.spec();
-    let started = Instant::now();
-    let result = targets.execute("pg-timeout", &spec, "SELECT pg_sleep(10)").await;
-    assert!(matches!(result, Err(TargetError::Timeout(_))), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let targets = common::assert_stopped_at_limit("pg-timeout", &spec, "SELECT pg_sleep(10)").await;
     // Nothing is left running, and the connection is usable again.
     let mut admin = db.admin().await;
     let running: i64 = sqlx::query_scalar(
@@ -227,8 +199,7 @@ async fn timeout_stops_the_statement_on_the_server() {
     .await
     .unwrap();
     assert_eq!(running, 0);
-    let next = targets.execute("pg-timeout", &spec, "SELECT 2 AS two").await.unwrap();
-    assert_eq!(next.rows[0]["two"], json!(2));
+    common::assert_serves(&targets, "pg-timeout", &spec).await;
     drop(targets);
     db.drop_db().await;
 }
@@ -265,24 +236,10 @@ async fn abandoned_call_is_cancelled_on_the_server() {
 
 #[tokio::test]
 async fn connection_failures_are_reported_without_secrets() {
-    let fast = TargetSettings { connect_timeout: Duration::from_secs(1), ..settings() };
-    let targets = Targets::new(fast);
-    let mut unreachable = spec_for(Driver::Postgresql, &common::pg_url(), "test");
-    unreachable.host = Some("127.0.0.1".into());
-    unreachable.port = Some(1);
-    let started = Instant::now();
-    let result = targets.test("pg-down", &unreachable).await;
-    assert!(matches!(result, Err(TargetError::ConnectFailed(_))), "{result:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    common::assert_connection_failures::<PgConnection>("pg").await;
 
-    let mut bad_user = spec_for(Driver::Postgresql, &common::pg_url(), "test");
-    bad_user.username = Some("no_such_role_qg".into());
-    bad_user.password = Some(querygpt_common::config::SecretString::new("hunter2-no_such_role_qg"));
-    let err = targets.execute("pg-bad-user", &bad_user, "SELECT 1").await.unwrap_err();
-    assert!(matches!(err, TargetError::ConnectFailed(_)), "{err:?}");
-    assert!(!err.to_string().contains("hunter2"), "{err}");
-
-    let mut no_host = unreachable.clone();
+    let targets = Targets::new(settings());
+    let mut no_host = spec_for(Driver::Postgresql, &common::pg_url(), "test");
     no_host.host = None;
     assert!(matches!(targets.test("pg-nohost", &no_host).await, Err(TargetError::InvalidSpec(_))));
     no_host.host = Some("/var/run/postgresql".into());
@@ -292,10 +249,8 @@ async fn connection_failures_are_reported_without_secrets() {
 #[tokio::test]
 async fn schema_lists_tables_columns_and_comments() {
     let db = PgDb::create().await;
-    let mut admin = db.admin().await;
-    admin
-        .execute(
-            "CREATE TABLE customers (id bigint PRIMARY KEY, name varchar(100) NOT NULL, note text);
+    db.admin_with(
+        "CREATE TABLE customers (id bigint PRIMARY KEY, name varchar(100) NOT NULL, note text);
              COMMENT ON TABLE customers IS 'People who buy';
              COMMENT ON COLUMN customers.name IS 'Full name';
              INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 200) g;
@@ -304,9 +259,8 @@ async fn schema_lists_tables_columns_and_comments() {
              CREATE VIEW big_customers AS SELECT id, name FROM customers WHERE id > 100;
              CREATE SCHEMA sales;
              CREATE TABLE sales.targets (region text PRIMARY KEY, goal int);",
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let targets = Targets::new(settings());
     let schema = targets.schema("pg-schema", &db.spec()).await.unwrap();
     let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
@@ -417,4 +371,6 @@ async fn internal_hosts_are_refused_by_the_network_policy() {
     // The policy that allows loopback reaches the same server.
     let allowed = Targets::new(settings());
     assert_eq!(allowed.execute("ok", &db.spec(), "SELECT 1 AS one").await.unwrap().rows.len(), 1);
+    drop(allowed);
+    db.drop_db().await;
 }

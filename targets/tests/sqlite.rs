@@ -2,26 +2,15 @@
 
 mod common;
 
-use common::settings;
-use querygpt_common::Driver;
+use common::{assert_read_only, settings, sqlite_spec};
 use querygpt_targets::demo::ensure_demo_database;
-use querygpt_targets::{TableKind, TargetError, TargetSettings, TargetSpec, Targets};
+use querygpt_targets::{TableKind, TargetError, TargetSettings, Targets};
 use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, Executor, SqliteConnection};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn spec(path: &Path) -> TargetSpec {
-    TargetSpec {
-        driver: Driver::Sqlite,
-        host: None,
-        port: None,
-        username: None,
-        password: None,
-        database: path.to_string_lossy().into_owned(),
-    }
-}
+use tempfile::TempDir;
 
 /// A read-write connection to a new database file, for fixtures.
 async fn fixture(path: &Path, sql: &str) {
@@ -29,6 +18,14 @@ async fn fixture(path: &Path, sql: &str) {
     let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
     conn.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.unwrap();
     conn.close().await.unwrap();
+}
+
+/// A new database file `name`, made with `sql`, in a temporary directory of its own.
+async fn database(name: &str, sql: &str) -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    fixture(&path, sql).await;
+    (dir, path)
 }
 
 async fn checksum(path: &Path) -> (i64, String) {
@@ -46,10 +43,8 @@ const ITEMS: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT N
 
 #[tokio::test]
 async fn select_decodes_by_storage_class() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("typed.db");
-    fixture(
-        &path,
+    let (_dir, path) = database(
+        "typed.db",
         "CREATE TABLE t (id INTEGER PRIMARY KEY, anything, d DATE, flag BOOLEAN, amount DECIMAL(10,2), data BLOB);
          INSERT INTO t VALUES (1, 42, '2024-02-29', 1, 12.5, X'DEADBEEF');
          INSERT INTO t VALUES (2, 'text', 20240229, 0, '12.50', NULL);
@@ -57,7 +52,7 @@ async fn select_decodes_by_storage_class() {
     )
     .await;
     let targets = Targets::new(settings());
-    let out = targets.execute("lite-typed", &spec(&path), "SELECT * FROM t ORDER BY id").await.unwrap();
+    let out = targets.execute("lite-typed", &sqlite_spec(&path), "SELECT * FROM t ORDER BY id").await.unwrap();
     assert_eq!(out.columns, vec!["id", "anything", "d", "flag", "amount", "data"]);
     let rows: Vec<serde_json::Value> = out.rows.into_iter().map(serde_json::Value::Object).collect();
     assert_eq!(
@@ -68,22 +63,20 @@ async fn select_decodes_by_storage_class() {
             json!({"id": 3, "anything": 2.5, "d": null, "flag": null, "amount": null, "data": ""}),
         ]
     );
-    let dup = targets.execute("lite-typed", &spec(&path), "SELECT 1 AS n, 2 AS n").await.unwrap();
+    let dup = targets.execute("lite-typed", &sqlite_spec(&path), "SELECT 1 AS n, 2 AS n").await.unwrap();
     assert_eq!(dup.columns, vec!["n", "n_2"]);
     assert_eq!(dup.rows[0]["n_2"], json!(2));
 }
 
 #[tokio::test]
 async fn writes_attach_and_extensions_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("items.db");
-    fixture(&path, ITEMS).await;
+    let (dir, path) = database("items.db", ITEMS).await;
     let other = dir.path().join("other.db");
     fixture(&other, "CREATE TABLE secrets (s TEXT); INSERT INTO secrets VALUES ('s3cret');").await;
     let before = checksum(&path).await;
     let targets = Targets::new(settings());
-    let spec = spec(&path);
-    for sql in [
+    let spec = sqlite_spec(&path);
+    let writes = [
         "INSERT INTO items (name) VALUES ('evil')",
         "UPDATE items SET name = 'evil'",
         "DELETE FROM items",
@@ -94,14 +87,11 @@ async fn writes_attach_and_extensions_are_refused() {
         "CREATE INDEX evil ON items(name)",
         "PRAGMA user_version = 7",
         "WITH x AS (SELECT 1) INSERT INTO items (name) SELECT 'evil' FROM x",
-    ] {
-        let result = targets.execute("lite-writes", &spec, sql).await;
-        assert!(matches!(result, Err(TargetError::ReadOnlyViolation(_))), "{sql}: {result:?}");
-    }
+    ];
+    assert_read_only(&targets, "lite-writes", &spec, writes).await;
     // Turning `query_only` off changes nothing: each call sets it again, and the file is open read-only anyway.
     let _ = targets.execute("lite-writes", &spec, "PRAGMA query_only = OFF").await;
-    let delete = targets.execute("lite-writes", &spec, "DELETE FROM items").await;
-    assert!(matches!(delete, Err(TargetError::ReadOnlyViolation(_))), "{delete:?}");
+    assert_read_only(&targets, "lite-writes", &spec, ["DELETE FROM items"]).await;
     let attach = format!("ATTACH DATABASE '{}' AS other", other.display());
     let attached = targets.execute("lite-writes", &spec, &attach).await;
     assert!(matches!(attached, Err(TargetError::QueryFailed(_))), "{attached:?}");
@@ -114,39 +104,29 @@ async fn writes_attach_and_extensions_are_refused() {
 
 #[tokio::test]
 async fn stacked_statements_cannot_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("items.db");
-    fixture(&path, ITEMS).await;
+    let (_dir, path) = database("items.db", ITEMS).await;
     let before = checksum(&path).await;
     let targets = Targets::new(settings());
-    let spec = spec(&path);
-    for sql in ["SELECT 1; DELETE FROM items", "COMMIT; DELETE FROM items", "SELECT 1; SELECT 2"] {
-        match targets.execute("lite-stack", &spec, sql).await {
-            Err(TargetError::QueryFailed(msg)) => assert!(msg.contains("one statement"), "{sql}: {msg}"),
-            other => panic!("{sql}: {other:?}"),
-        }
-    }
+    let spec = sqlite_spec(&path);
+    let stacked = ["SELECT 1; DELETE FROM items", "COMMIT; DELETE FROM items", "SELECT 1; SELECT 2"];
+    common::assert_stacked_refused(&targets, "lite-stack", &spec, &stacked, Some("one statement")).await;
     // A trailing semicolon or comment is still one statement.
     let one = targets.execute("lite-stack", &spec, "SELECT count(*) AS n FROM items; -- done").await.unwrap();
     assert_eq!(one.rows[0]["n"], json!(3));
     assert_eq!(checksum(&path).await, before);
 }
 
+/// A statement that runs for minutes.
+const COUNT_TO_A_BILLION: &str =
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000000000) SELECT count(*) FROM r";
+
 #[tokio::test]
 async fn timeout_interrupts_the_statement() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("slow.db");
-    fixture(&path, ITEMS).await;
+    let (_dir, path) = database("slow.db", ITEMS).await;
     let targets = Targets::new(TargetSettings { statement_timeout: Duration::from_millis(300), ..settings() });
-    let spec = spec(&path);
+    let spec = sqlite_spec(&path);
     let started = Instant::now();
-    let result = targets
-        .execute(
-            "lite-slow",
-            &spec,
-            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000000000) SELECT count(*) FROM r",
-        )
-        .await;
+    let result = targets.execute("lite-slow", &spec, COUNT_TO_A_BILLION).await;
     assert!(matches!(result, Err(TargetError::Timeout(_))), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     // The interrupted connection serves the next call.
@@ -159,15 +139,8 @@ async fn timeout_interrupts_the_statement() {
         max_connections_per_target: 1,
         ..settings()
     });
-    let abandoned = tokio::time::timeout(
-        Duration::from_millis(200),
-        patient.execute(
-            "lite-slow",
-            &spec,
-            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000000000) SELECT count(*) FROM r",
-        ),
-    )
-    .await;
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(200), patient.execute("lite-slow", &spec, COUNT_TO_A_BILLION)).await;
     assert!(abandoned.is_err());
     let after = tokio::time::timeout(Duration::from_secs(2), patient.execute("lite-slow", &spec, "SELECT 1 AS one"))
         .await
@@ -178,19 +151,12 @@ async fn timeout_interrupts_the_statement() {
 
 #[tokio::test]
 async fn row_cap_truncates_after_one_extra_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cap.db");
-    fixture(&path, ITEMS).await;
+    let (_dir, path) = database("cap.db", ITEMS).await;
     let targets = Targets::new(TargetSettings { row_cap: 5, ..settings() });
-    let spec = spec(&path);
+    let spec = sqlite_spec(&path);
     let started = Instant::now();
-    let endless = targets
-        .execute("lite-cap", &spec, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r")
-        .await
-        .unwrap();
+    common::assert_cut_at_cap(&targets, "lite-cap", &spec, common::ENDLESS, 5).await;
     assert!(started.elapsed() < Duration::from_secs(1));
-    assert_eq!(endless.rows.len(), 5);
-    assert!(endless.truncated);
     let exact = targets
         .execute(
             "lite-cap",
@@ -200,8 +166,8 @@ async fn row_cap_truncates_after_one_extra_row() {
         .await
         .unwrap();
     assert!(!exact.truncated);
-    let empty = targets.execute("lite-cap", &spec, "SELECT id, name FROM items WHERE id < 0").await.unwrap();
-    assert_eq!(empty.columns, vec!["id", "name"]);
+    let empty = "SELECT id, name FROM items WHERE id < 0";
+    common::assert_columns_without_rows(&targets, "lite-cap", &spec, empty, &["id", "name"]).await;
 }
 
 #[tokio::test]
@@ -214,7 +180,7 @@ async fn paths_outside_the_root_are_refused() {
     let targets = Targets::new(TargetSettings { sqlite_root: Some(root.path().to_path_buf()), ..settings() });
 
     // Relative paths resolve inside the root.
-    let mut relative = spec(Path::new("inside.db"));
+    let mut relative = sqlite_spec(Path::new("inside.db"));
     let ok = targets.execute("lite-root", &relative, "SELECT count(*) AS n FROM items").await.unwrap();
     assert_eq!(ok.rows[0]["n"], json!(3));
 
@@ -225,7 +191,7 @@ async fn paths_outside_the_root_are_refused() {
         outside.path().join("missing.db"),
     ];
     for path in escapes {
-        let result = targets.execute("lite-root-bad", &spec(&path), "SELECT 1").await;
+        let result = targets.execute("lite-root-bad", &sqlite_spec(&path), "SELECT 1").await;
         assert!(matches!(result, Err(TargetError::PathNotAllowed(_))), "{}: {result:?}", path.display());
     }
     #[cfg(unix)]
@@ -242,10 +208,8 @@ async fn paths_outside_the_root_are_refused() {
 
 #[tokio::test]
 async fn schema_lists_tables_and_views() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("schema.db");
-    fixture(
-        &path,
+    let (_dir, path) = database(
+        "schema.db",
         "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, note TEXT);
          CREATE TABLE lines (order_id INTEGER, line INTEGER, amount DECIMAL(10,2) NOT NULL, PRIMARY KEY (order_id, line));
          CREATE VIEW named AS SELECT id, name FROM customers WHERE name <> '';
@@ -258,7 +222,7 @@ async fn schema_lists_tables_and_views() {
     )
     .await;
     let targets = Targets::new(settings());
-    let schema = targets.schema("lite-schema", &spec(&path)).await.unwrap();
+    let schema = targets.schema("lite-schema", &sqlite_spec(&path)).await.unwrap();
     let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
     // `broken` and `named` point at a table that was renamed under them: they cannot be described and are left out.
     assert_eq!(names, vec!["clients", "lines"]);
@@ -272,7 +236,7 @@ async fn schema_lists_tables_and_views() {
         vec![("id", "INTEGER", false, true), ("name", "VARCHAR(100)", false, false), ("note", "TEXT", true, false)]
     );
     assert_eq!(schema.tables[1].columns.iter().filter(|c| c.primary).count(), 2);
-    let info = targets.test("lite-schema", &spec(&path)).await.unwrap();
+    let info = targets.test("lite-schema", &sqlite_spec(&path)).await.unwrap();
     assert!(info.version.starts_with("SQLite 3."), "{}", info.version);
     assert_eq!(info.tables_count, 4);
 }
@@ -290,7 +254,7 @@ async fn demo_database_is_created_once_and_answers_questions() {
     assert_eq!(files.len(), 1);
 
     let targets = Targets::new(TargetSettings { row_cap: 1000, ..settings() });
-    let spec = spec(&path);
+    let spec = sqlite_spec(&path);
     let schema = targets.schema("demo", &spec).await.unwrap();
     let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["categories", "customers", "employees", "order_items", "orders", "products", "regions"]);
