@@ -19,6 +19,7 @@ mod validate;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
+use axum::serve::ListenerExt;
 use querygpt_bus::Bus;
 use querygpt_common::config::Settings;
 use querygpt_store::{NewConnection, Store};
@@ -102,5 +103,12 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening");
     }
+    // SSE events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one back until the client's
+    // delayed ACK (about 40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

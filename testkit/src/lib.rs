@@ -27,6 +27,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use futures::StreamExt;
 use protocol::{Protocol, ReplyContext};
 use serde_json::Value;
@@ -149,6 +150,10 @@ impl FakeLlm {
         let shutdown = shared.shutdown.clone().cancelled_owned();
         tokio::spawn(async move {
             // A serve error only happens when the listener breaks; tests then see connection errors.
+            // Streamed chunks are small writes: without TCP_NODELAY each waits for the client's delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         });
         Ok(FakeLlm { addr, shared })
