@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use dashmap::DashMap;
 use futures::{Stream, StreamExt};
 use querygpt_bus::Bus;
-use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent, MESSAGE_VERSION, QueryJob};
+use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent, QueryJob, Question};
 use querygpt_common::{ErrorCode, Language};
 use querygpt_store::{Connection, Model};
 use serde::Deserialize;
@@ -29,9 +29,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Sequence number given to events this node makes up itself (a stop, a timeout): the terminal slot, so that the
-/// worker's own terminal event, if it comes later, is dropped as a duplicate.
-const LOCAL_TERMINAL_SEQ: u32 = 6;
 /// Longest question accepted, in characters.
 const MAX_QUESTION_CHARS: usize = 4000;
 /// Events buffered per stream: a job emits at most six.
@@ -87,13 +84,9 @@ impl ChatHub {
             return;
         }
         for stream in self.streams.iter().filter(|s| cancel.matches(&s.job)) {
-            let _ = stream.events.try_send(local_event(stream.job.job_id, ChatEvent::stopped(stream.job.language)));
+            let _ = stream.events.try_send(JobEvent::new(stream.job.job_id, ChatEvent::stopped(stream.job.language)));
         }
     }
-}
-
-fn local_event(job_id: Uuid, event: ChatEvent) -> JobEvent {
-    JobEvent { v: MESSAGE_VERSION, job_id, seq: LOCAL_TERMINAL_SEQ, event }
 }
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -148,22 +141,16 @@ async fn stream(
     )
     .await?;
 
-    let job_id = Uuid::now_v7();
-    let job = QueryJob {
-        v: MESSAGE_VERSION,
-        job_id,
+    let asked = Question {
         user_id: user.user_id,
-        conversation_id: conversation_id.unwrap_or_else(Uuid::now_v7),
-        new_conversation: conversation.is_none(),
-        user_message_id: Uuid::now_v7(),
-        assistant_message_id: Uuid::now_v7(),
-        question: question.to_string(),
+        conversation_id: conversation.map(|c| c.id),
+        text: question.to_string(),
         language,
         model_id: model.id,
         connection_id: connection.id,
-        events_subject: state.bus.events_subject(&state.node_id, job_id),
-        accepted_at: chrono::Utc::now(),
     };
+    let job = QueryJob::accept(asked, |job_id| state.bus.events_subject(&state.node_id, job_id));
+    let job_id = job.job_id;
 
     // Register before publishing: the first event can arrive before `submit_job` returns.
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
@@ -224,14 +211,14 @@ fn event_stream(
                     None => return None,
                 },
                 // The guard stays unfinished: dropping it cancels the abandoned job.
-                _ = tokio::time::sleep_until(st.deadline) => local_event(
+                _ = tokio::time::sleep_until(st.deadline) => JobEvent::new(
                     job_id,
                     ChatEvent::error(ErrorCode::InternalError, "no answer in time; the query was abandoned"),
                 ),
                 _ = st.shutdown.cancelled() => {
                     // The job goes on and its answer is stored; the client finds it in the conversation.
                     st.guard.finished = true;
-                    local_event(job_id, ChatEvent::error(ErrorCode::InternalError, "the server is restarting; the answer will be in the conversation"))
+                    JobEvent::new(job_id, ChatEvent::error(ErrorCode::InternalError, "the server is restarting; the answer will be in the conversation"))
                 }
             };
             if event.seq <= st.last_seq {

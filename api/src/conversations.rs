@@ -61,14 +61,14 @@ impl From<Message> for MessageView {
 }
 
 impl From<ConversationDetail> for ConversationView {
-    fn from(conversation: ConversationDetail) -> Self {
+    fn from(ConversationDetail { conversation, messages }: ConversationDetail) -> Self {
         ConversationView {
             id: conversation.id,
             title: conversation.title,
             model: conversation.model,
             connection_id: conversation.connection_id,
             is_favorite: conversation.is_favorite,
-            messages: conversation.messages.into_iter().map(MessageView::from).collect(),
+            messages: messages.into_iter().map(MessageView::from).collect(),
             created_at: conversation.created_at,
         }
     }
@@ -80,6 +80,6 @@ async fn show(
     PathId(id): PathId,
 ) -> Result<ApiResponse<ConversationView>, ApiError> {
     let conversation =
-        state.store.conversation(auth.user_id, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+        state.store.conversation_detail(auth.user_id, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
     Ok(ApiResponse::ok(ConversationView::from(conversation)))
 }

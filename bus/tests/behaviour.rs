@@ -10,7 +10,7 @@ use querygpt_bus::{
 };
 use querygpt_common::Language;
 use querygpt_common::messages::{
-    BusMessage, CancelReason, CancelRequest, ChatEvent, JobEvent, MESSAGE_VERSION, QueryJob, Stage,
+    BusMessage, CancelReason, CancelRequest, ChatEvent, JobEvent, MESSAGE_VERSION, QueryJob, Question, Stage,
 };
 use querygpt_common::subjects::Subjects;
 use std::collections::HashSet;
@@ -115,22 +115,15 @@ impl Drop for StreamCleanup {
 }
 
 fn new_job(bus: &dyn Bus) -> QueryJob {
-    let job_id = Uuid::new_v4();
-    QueryJob {
-        v: MESSAGE_VERSION,
-        job_id,
+    let question = Question {
         user_id: Uuid::new_v4(),
-        conversation_id: Uuid::new_v4(),
-        new_conversation: true,
-        user_message_id: Uuid::new_v4(),
-        assistant_message_id: Uuid::new_v4(),
-        question: "how many orders last week?".into(),
+        conversation_id: None,
+        text: "how many orders last week?".into(),
         language: Language::En,
         model_id: Uuid::new_v4(),
         connection_id: Uuid::new_v4(),
-        events_subject: bus.events_subject("node-1", job_id),
-        accepted_at: chrono::Utc::now(),
-    }
+    };
+    QueryJob::accept(question, |job_id| bus.events_subject("node-1", job_id))
 }
 
 fn progress(job_id: Uuid, seq: u32) -> JobEvent {

@@ -73,7 +73,54 @@ impl BusMessage for QueryJob {
     }
 }
 
+/// A question an API node has checked (its model, connection and conversation exist and belong to the user).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    pub user_id: Uuid,
+    /// The conversation it continues; `None` starts a new one.
+    pub conversation_id: Option<Uuid>,
+    pub text: String,
+    pub language: Language,
+    pub model_id: Uuid,
+    pub connection_id: Uuid,
+}
+
+impl QueryJob {
+    /// Accepts `question` as a job: assigns the job, conversation and message ids (time-ordered UUIDv7) and the
+    /// subject its events go to, which `events_subject` derives from the job id.
+    pub fn accept(question: Question, events_subject: impl FnOnce(Uuid) -> String) -> Self {
+        let job_id = Uuid::now_v7();
+        QueryJob {
+            v: MESSAGE_VERSION,
+            job_id,
+            user_id: question.user_id,
+            conversation_id: question.conversation_id.unwrap_or_else(Uuid::now_v7),
+            new_conversation: question.conversation_id.is_none(),
+            user_message_id: Uuid::now_v7(),
+            assistant_message_id: Uuid::now_v7(),
+            question: question.text,
+            language: question.language,
+            model_id: question.model_id,
+            connection_id: question.connection_id,
+            events_subject: events_subject(job_id),
+            accepted_at: Utc::now(),
+        }
+    }
+}
+
 /// One event of a job's answer, numbered from 1 in the order the client must see them.
+///
+/// Each kind of event has a fixed sequence number, so a job run again after a worker crash emits the same numbers
+/// for the same events, and an API node drops what it already forwarded:
+///
+/// | event                      | seq |
+/// |----------------------------|-----|
+/// | progress `analyzing`       | 1   |
+/// | progress `generating_sql`  | 2   |
+/// | progress `executing`       | 3   |
+/// | result                     | 4   |
+/// | visualization              | 5   |
+/// | done / error (terminal)    | 6   |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEvent {
     #[serde(default = "current_version")]
@@ -86,6 +133,22 @@ pub struct JobEvent {
 impl BusMessage for JobEvent {
     fn version(&self) -> u16 {
         self.v
+    }
+}
+
+impl JobEvent {
+    /// `event` of job `job_id` under its fixed sequence number. An event an API node makes up itself (a stop, a
+    /// timeout) is terminal too, so the worker's own terminal event, if it comes later, is dropped as a duplicate.
+    pub fn new(job_id: Uuid, event: ChatEvent) -> Self {
+        let seq = match &event {
+            ChatEvent::Progress { stage: Stage::Analyzing, .. } => 1,
+            ChatEvent::Progress { stage: Stage::GeneratingSql, .. } => 2,
+            ChatEvent::Progress { stage: Stage::Executing, .. } => 3,
+            ChatEvent::Result { .. } => 4,
+            ChatEvent::Visualization { .. } => 5,
+            ChatEvent::Error { .. } | ChatEvent::Done { .. } => 6,
+        };
+        JobEvent { v: MESSAGE_VERSION, job_id, seq, event }
     }
 }
 
@@ -254,21 +317,17 @@ mod tests {
 
     #[test]
     fn cancel_matches_only_the_owner() {
-        let job = QueryJob {
-            v: 1,
-            job_id: Uuid::new_v4(),
-            user_id: Uuid::new_v4(),
-            conversation_id: Uuid::new_v4(),
-            new_conversation: true,
-            user_message_id: Uuid::new_v4(),
-            assistant_message_id: Uuid::new_v4(),
-            question: "q".into(),
-            language: Language::En,
-            model_id: Uuid::new_v4(),
-            connection_id: Uuid::new_v4(),
-            events_subject: "s".into(),
-            accepted_at: Utc::now() - chrono::Duration::seconds(1),
-        };
+        let job = QueryJob::accept(
+            Question {
+                user_id: Uuid::new_v4(),
+                conversation_id: None,
+                text: "q".into(),
+                language: Language::En,
+                model_id: Uuid::new_v4(),
+                connection_id: Uuid::new_v4(),
+            },
+            |_| "s".into(),
+        );
         let mine = CancelRequest::new(job.user_id, job.conversation_id, None, CancelReason::UserStopped);
         let other = CancelRequest::new(Uuid::new_v4(), job.conversation_id, None, CancelReason::UserStopped);
         assert!(mine.matches(&job));

@@ -51,11 +51,11 @@ macro_rules! store_impl {
         mod generated {
             use crate::backend::{foreign_key_violation_as, normalize_email, now_micros, single, unique_violation_as};
             use crate::rows::{
-                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, ConversationRow, MODELS, MessageRow, ModelRow,
+                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, MODELS, MessageRow, ModelRow,
                 PASSWORD_COLUMN, SealedRow, UserRow, seal,
             };
             use crate::{
-                Connection, ConversationDetail, Exchange, Message, Model, NewConnection, NewModel, NewUser, SecretBox,
+                Connection, Conversation, ConversationDetail, Exchange, Message, Model, NewConnection, NewModel, NewUser, SecretBox,
                 Store, StoreError, User, UserCredentials, sql,
             };
             use chrono::{DateTime, SubsecRound, Utc};
@@ -354,19 +354,18 @@ macro_rules! store_impl {
                     self.sealed_rows::<ConnectionRow>(sql::DEFAULT_CONNECTION, user_id, None).await.map(single)
                 }
 
-                async fn conversation(
+                async fn conversation(&self, user_id: Uuid, id: Uuid) -> Result<Option<Conversation>, StoreError> {
+                    Ok(sqlx::query_as(sql::CONVERSATION_BY_ID).bind(user_id).bind(id).fetch_optional(&self.pool).await?)
+                }
+
+                async fn conversation_detail(
                     &self,
                     user_id: Uuid,
                     id: Uuid,
                 ) -> Result<Option<ConversationDetail>, StoreError> {
-                    let row = sqlx::query_as::<_, ConversationRow>(sql::CONVERSATION_BY_ID)
-                        .bind(user_id)
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    let Some(row) = row else { return Ok(None) };
+                    let Some(conversation) = self.conversation(user_id, id).await? else { return Ok(None) };
                     let messages = self.messages(sql::MESSAGES_OF_CONVERSATION, id, None, None).await?;
-                    Ok(Some(row.with_messages(messages)))
+                    Ok(Some(ConversationDetail { conversation, messages }))
                 }
 
                 async fn recent_messages(

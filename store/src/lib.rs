@@ -67,8 +67,10 @@ pub trait Store: Send + Sync + 'static {
     async fn connection(&self, user_id: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError>;
     async fn default_connection(&self, user_id: Uuid) -> Result<Option<Connection>, StoreError>;
 
-    /// A conversation with all its messages, oldest first.
-    async fn conversation(&self, user_id: Uuid, id: Uuid) -> Result<Option<ConversationDetail>, StoreError>;
+    /// A conversation of this user, without its messages.
+    async fn conversation(&self, user_id: Uuid, id: Uuid) -> Result<Option<Conversation>, StoreError>;
+    /// A conversation of this user with all its messages, oldest first.
+    async fn conversation_detail(&self, user_id: Uuid, id: Uuid) -> Result<Option<ConversationDetail>, StoreError>;
     /// The last `limit` messages of a conversation, oldest first (context for the next question).
     async fn recent_messages(
         &self,

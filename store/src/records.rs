@@ -113,8 +113,9 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConversationDetail {
+/// A conversation without its messages.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Conversation {
     pub id: Uuid,
     pub user_id: Uuid,
     pub title: String,
@@ -124,6 +125,12 @@ pub struct ConversationDetail {
     pub is_favorite: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A conversation with all its messages, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationDetail {
+    pub conversation: Conversation,
     pub messages: Vec<Message>,
 }
 

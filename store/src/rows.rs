@@ -1,7 +1,7 @@
 //! Rows as the database returns them, and their conversion into records (parsing text enums, decrypting secrets).
 //! `FromRow` is derived generically, so the same structs decode SQLite and PostgreSQL rows.
 
-use crate::{Connection, ConversationDetail, Message, Model, Role, SecretBox, StoreError, User, UserCredentials};
+use crate::{Connection, Message, Model, Role, SecretBox, StoreError, User, UserCredentials};
 use chrono::{DateTime, Utc};
 use querygpt_common::config::SecretString;
 use serde_json::Value;
@@ -151,34 +151,6 @@ impl SealedRow for ConnectionRow {
             is_default: self.is_default,
             created_at: self.created_at,
         })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub struct ConversationRow {
-    id: Uuid,
-    user_id: Uuid,
-    title: String,
-    model: Option<String>,
-    connection_id: Option<Uuid>,
-    is_favorite: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl ConversationRow {
-    pub fn with_messages(self, messages: Vec<Message>) -> ConversationDetail {
-        ConversationDetail {
-            id: self.id,
-            user_id: self.user_id,
-            title: self.title,
-            model: self.model,
-            connection_id: self.connection_id,
-            is_favorite: self.is_favorite,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            messages,
-        }
     }
 }
 

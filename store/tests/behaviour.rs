@@ -362,17 +362,17 @@ async fn save_exchange_creates_conversation_and_is_idempotent(h: Harness) {
     let conversation_id = Uuid::now_v7();
     let ex = exchange(u.id, conversation_id, conn.id, 1, at(0));
     assert!(h.store.save_exchange(ex.clone()).await.unwrap());
-    let detail = h.store.conversation(u.id, conversation_id).await.unwrap().unwrap();
-    assert_eq!(detail.user_id, u.id);
-    assert_eq!(detail.title, "question 1");
-    assert_eq!(detail.model.as_deref(), Some("gpt-4o"));
-    assert_eq!(detail.connection_id, Some(conn.id));
-    assert!(!detail.is_favorite);
+    let detail = h.store.conversation_detail(u.id, conversation_id).await.unwrap().unwrap();
+    assert_eq!(detail.conversation.user_id, u.id);
+    assert_eq!(detail.conversation.title, "question 1");
+    assert_eq!(detail.conversation.model.as_deref(), Some("gpt-4o"));
+    assert_eq!(detail.conversation.connection_id, Some(conn.id));
+    assert!(!detail.conversation.is_favorite);
     assert_eq!(detail.messages, [ex.user_message.clone(), ex.assistant_message.clone()]);
 
     // A redelivered job saves the same exchange again: nothing changes.
     assert!(!h.store.save_exchange(ex.clone()).await.unwrap());
-    assert_eq!(h.store.conversation(u.id, conversation_id).await.unwrap().unwrap(), detail);
+    assert_eq!(h.store.conversation_detail(u.id, conversation_id).await.unwrap().unwrap(), detail);
     assert_eq!(h.raw.count("SELECT COUNT(*) FROM messages").await, 2);
     assert_eq!(h.store.message(u.id, ex.assistant_message.id).await.unwrap(), Some(ex.assistant_message));
 }
@@ -383,15 +383,20 @@ async fn save_exchange_appends_in_order_and_bumps_updated_at(h: Harness) {
     // Every message has the same timestamp: the order of insertion decides.
     let first = exchange(u.id, conversation_id, Uuid::now_v7(), 1, at(0));
     assert!(h.store.save_exchange(first).await.unwrap());
-    let before = h.store.conversation(u.id, conversation_id).await.unwrap().unwrap();
+    let before = h.store.conversation_detail(u.id, conversation_id).await.unwrap().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let second = exchange(u.id, conversation_id, Uuid::now_v7(), 2, at(0));
     assert!(h.store.save_exchange(second).await.unwrap());
-    let after = h.store.conversation(u.id, conversation_id).await.unwrap().unwrap();
+    let after = h.store.conversation_detail(u.id, conversation_id).await.unwrap().unwrap();
     assert_eq!(contents(&after.messages), ["question 1", "answer 1", "question 2", "answer 2"]);
-    assert_eq!(after.title, "question 1", "the title is set when the conversation is created");
-    assert_eq!(after.created_at, before.created_at);
-    assert!(after.updated_at > before.updated_at, "{:?} > {:?}", after.updated_at, before.updated_at);
+    assert_eq!(after.conversation.title, "question 1", "the title is set when the conversation is created");
+    assert_eq!(after.conversation.created_at, before.conversation.created_at);
+    assert!(
+        after.conversation.updated_at > before.conversation.updated_at,
+        "{:?} > {:?}",
+        after.conversation.updated_at,
+        before.conversation.updated_at
+    );
 }
 
 async fn concurrent_redelivery_saves_once(h: Harness) {
@@ -404,7 +409,7 @@ async fn concurrent_redelivery_saves_once(h: Harness) {
     });
     let results: Vec<bool> = futures::future::join_all(saves).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
     assert_eq!(results.iter().filter(|saved| **saved).count(), 1, "{results:?}");
-    assert_eq!(h.store.conversation(u.id, conversation_id).await.unwrap().unwrap().messages.len(), 2);
+    assert_eq!(h.store.conversation_detail(u.id, conversation_id).await.unwrap().unwrap().messages.len(), 2);
 }
 
 async fn save_exchange_refuses_another_users_conversation(h: Harness) {
@@ -417,7 +422,7 @@ async fn save_exchange_refuses_another_users_conversation(h: Harness) {
     assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
     assert!(h.store.message(owner.id, foreign.user_message.id).await.unwrap().is_none());
     assert!(h.store.message(intruder.id, foreign.user_message.id).await.unwrap().is_none());
-    assert_eq!(h.store.conversation(owner.id, conversation_id).await.unwrap().unwrap().messages.len(), 2);
+    assert_eq!(h.store.conversation_detail(owner.id, conversation_id).await.unwrap().unwrap().messages.len(), 2);
 }
 
 async fn save_exchange_is_atomic(h: Harness) {
@@ -432,7 +437,7 @@ async fn save_exchange_is_atomic(h: Harness) {
     clash.assistant_message.id = taken.assistant_message.id;
     let result = h.store.save_exchange(clash.clone()).await;
     assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
-    assert!(h.store.conversation(u.id, conversation_id).await.unwrap().is_none());
+    assert!(h.store.conversation_detail(u.id, conversation_id).await.unwrap().is_none());
     assert!(h.store.message(u.id, clash.user_message.id).await.unwrap().is_none());
     assert_eq!(h.raw.count("SELECT COUNT(*) FROM messages").await, 2);
     assert_eq!(h.raw.count("SELECT COUNT(*) FROM conversations").await, 1);
@@ -444,8 +449,8 @@ async fn save_exchange_drops_a_foreign_connection(h: Harness) {
     let theirs = h.store.create_connection(other.id, new_connection("theirs", false)).await.unwrap();
     let conversation_id = Uuid::now_v7();
     h.store.save_exchange(exchange(u.id, conversation_id, theirs.id, 1, at(0))).await.unwrap();
-    let detail = h.store.conversation(u.id, conversation_id).await.unwrap().unwrap();
-    assert_eq!(detail.connection_id, None);
+    let detail = h.store.conversation_detail(u.id, conversation_id).await.unwrap().unwrap();
+    assert_eq!(detail.conversation.connection_id, None);
 }
 
 async fn conversations_and_messages_are_scoped_by_user(h: Harness) {
@@ -454,10 +459,10 @@ async fn conversations_and_messages_are_scoped_by_user(h: Harness) {
     let conversation_id = Uuid::now_v7();
     let ex = exchange(owner.id, conversation_id, Uuid::now_v7(), 1, at(0));
     h.store.save_exchange(ex.clone()).await.unwrap();
-    assert!(h.store.conversation(other.id, conversation_id).await.unwrap().is_none());
+    assert!(h.store.conversation_detail(other.id, conversation_id).await.unwrap().is_none());
     assert!(h.store.recent_messages(other.id, conversation_id, 10).await.unwrap().is_empty());
     assert!(h.store.message(other.id, ex.user_message.id).await.unwrap().is_none());
-    assert!(h.store.conversation(owner.id, Uuid::now_v7()).await.unwrap().is_none());
+    assert!(h.store.conversation_detail(owner.id, Uuid::now_v7()).await.unwrap().is_none());
     let own = h.store.message(owner.id, ex.user_message.id).await.unwrap().unwrap();
     assert_eq!((own.role, own.metadata), (Role::User, None));
 }

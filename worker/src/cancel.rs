@@ -77,24 +77,18 @@ impl CancelRegistry {
 mod tests {
     use super::*;
     use querygpt_common::Language;
-    use querygpt_common::messages::CancelReason;
+    use querygpt_common::messages::{CancelReason, Question};
 
     fn job() -> Arc<QueryJob> {
-        Arc::new(QueryJob {
-            v: 1,
-            job_id: Uuid::new_v4(),
+        let question = Question {
             user_id: Uuid::new_v4(),
-            conversation_id: Uuid::new_v4(),
-            new_conversation: true,
-            user_message_id: Uuid::new_v4(),
-            assistant_message_id: Uuid::new_v4(),
-            question: "q".into(),
+            conversation_id: None,
+            text: "q".into(),
             language: Language::En,
             model_id: Uuid::new_v4(),
             connection_id: Uuid::new_v4(),
-            events_subject: "s".into(),
-            accepted_at: Utc::now() - ChronoDuration::seconds(1),
-        })
+        };
+        Arc::new(QueryJob::accept(question, |_| "s".into()))
     }
 
     #[test]
