@@ -52,11 +52,6 @@ impl ChatHub {
         ChatHub { streams: DashMap::new(), shutdown }
     }
 
-    /// Number of open chat streams on this node.
-    pub fn open_streams(&self) -> usize {
-        self.streams.len()
-    }
-
     /// Forwards this node's job events and everyone's cancellations to the open streams until shutdown.
     pub async fn run(&self, bus: Arc<dyn Bus>, node_id: &str) -> Result<(), querygpt_bus::BusError> {
         let mut events = bus.subscribe_events(node_id).await?;
