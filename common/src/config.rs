@@ -46,6 +46,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// NATS server. Unset: jobs and events use the in-process bus (embedded mode, one process only).
     pub nats_url: Option<String>,
+    /// Redis for the state API nodes and workers share (schema cache, ...). Default: an in-process store, which is
+    /// only shared inside one process (embedded mode).
+    pub redis_url: Option<String>,
     /// Prefix of every NATS subject and of the JetStream stream name.
     pub subject_prefix: String,
     /// Name of this node in event subjects. Default: random per start.
@@ -81,6 +84,8 @@ pub struct JobSettings {
     pub max_deliver: i64,
     /// How long an SSE stream waits for its job's answer before it ends with an error.
     pub stream_timeout_secs: u64,
+    /// How long an API node waits for a worker to answer a request (model test, connection test, schema).
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +107,10 @@ pub struct WorkerSettings {
     pub context_rounds: usize,
     /// SQLite connections may only open files inside this directory (symlinks resolved). Default: `data_dir`.
     pub sqlite_dir: Option<PathBuf>,
+    /// Time limit of a model test (`POST /models/{id}/test`), one LLM round trip.
+    pub test_timeout_secs: u64,
+    /// How long a connection's schema is reused (shared by every worker) before it is read again.
+    pub schema_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +129,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             database_url: None,
             nats_url: None,
+            redis_url: None,
             subject_prefix: "querygpt".into(),
             node_id: None,
             secret_key: None,
@@ -145,7 +155,7 @@ impl Default for AuthSettings {
 
 impl Default for JobSettings {
     fn default() -> Self {
-        JobSettings { ack_wait_secs: 30, max_deliver: 5, stream_timeout_secs: 300 }
+        JobSettings { ack_wait_secs: 30, max_deliver: 5, stream_timeout_secs: 300, request_timeout_secs: 20 }
     }
 }
 
@@ -160,6 +170,8 @@ impl Default for WorkerSettings {
             max_result_bytes: 8 * 1024 * 1024,
             context_rounds: 3,
             sqlite_dir: None,
+            test_timeout_secs: 15,
+            schema_cache_ttl_secs: 300,
         }
     }
 }

@@ -123,3 +123,82 @@ impl FromStr for Language {
         }
     }
 }
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Zh => "zh",
+            Language::En => "en",
+        }
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Colour scheme of the user's client (`GET/PUT /config`). `system` follows the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    #[default]
+    Light,
+    Dark,
+    System,
+}
+
+impl Theme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+            Theme::System => "system",
+        }
+    }
+}
+
+impl FromStr for Theme {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "light" => Ok(Theme::Light),
+            "dark" => Ok(Theme::Dark),
+            "system" | "auto" => Ok(Theme::System),
+            other => Err(format!("unknown theme `{other}` (expected light, dark or system)")),
+        }
+    }
+}
+
+/// How much of a question's inner workings a client shows (`GET/PUT /config`): `developer` adds tokens, attempts
+/// and the time per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewMode {
+    #[default]
+    User,
+    Developer,
+}
+
+impl ViewMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewMode::User => "user",
+            ViewMode::Developer => "developer",
+        }
+    }
+}
+
+impl FromStr for ViewMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "user" => Ok(ViewMode::User),
+            "developer" | "dev" => Ok(ViewMode::Developer),
+            other => Err(format!("unknown view mode `{other}` (expected user or developer)")),
+        }
+    }
+}

@@ -6,7 +6,8 @@ pub mod error_code;
 pub mod kinds;
 pub mod messages;
 pub mod netguard;
+pub mod prompts;
 pub mod subjects;
 
 pub use error_code::ErrorCode;
-pub use kinds::{Driver, Language, Provider};
+pub use kinds::{Driver, Language, Provider, Theme, ViewMode};
