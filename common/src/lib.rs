@@ -7,6 +7,7 @@ pub mod kinds;
 pub mod messages;
 pub mod netguard;
 pub mod prompts;
+pub mod schema;
 pub mod subjects;
 
 pub use error_code::ErrorCode;

@@ -28,7 +28,7 @@ mod sqlite;
 
 pub use error::TargetError;
 pub use output::QueryOutput;
-pub use schema::{ColumnInfo, DbSchema, TableInfo, TableKind};
+pub use schema::{ColumnInfo, DbSchema, ForeignKey, TableInfo, TableKind};
 
 use querygpt_common::Driver;
 use querygpt_common::config::{SecretString, Settings};

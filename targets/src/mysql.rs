@@ -3,7 +3,7 @@
 
 use crate::error::{TargetError, transport_error};
 use crate::output::{self, Collector, QueryOutput};
-use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
+use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment, push_column};
 use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
 use futures::TryStreamExt;
@@ -315,7 +315,7 @@ async fn read_schema(co: &mut Checkout<MySql>, limits: &Limits) -> Result<DbSche
             primary: text(&row, 7).as_deref() == Some("PRI"),
             comment: comment(text(&row, 8)),
         };
-        schema.push_column(header, column);
+        push_column(&mut schema, header, column);
     }
     Ok(schema)
 }

@@ -5,7 +5,7 @@ mod decode;
 
 use crate::error::{TargetError, transport_error};
 use crate::output::{Collector, QueryOutput};
-use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment};
+use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment, push_column};
 use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
 use futures::TryStreamExt;
@@ -203,7 +203,7 @@ async fn read_schema(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<DbS
             primary: row.try_get("is_primary").map_err(get)?,
             comment: comment(row.try_get("column_comment").map_err(get)?),
         };
-        schema.push_column(header, column);
+        push_column(&mut schema, header, column);
     }
     Ok(schema)
 }

@@ -4,7 +4,7 @@
 
 use crate::error::{TargetError, transport_error};
 use crate::output::{self, Collector, QueryOutput};
-use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind};
+use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, push_column};
 use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings};
 use futures::TryStreamExt;
@@ -353,7 +353,7 @@ async fn read_schema(conn: &mut SqliteConnection, limits: &Limits) -> Result<DbS
             // SQLite lets INTEGER PRIMARY KEY hold NULL only in name: it is the rowid.
             let info =
                 ColumnInfo { name: column, data_type, nullable: !not_null && pk == 0, primary: pk > 0, comment: None };
-            schema.push_column(header, info);
+            push_column(&mut schema, header, info);
         }
     }
     Ok(schema)
