@@ -6,6 +6,7 @@ pub mod error_code;
 pub mod kinds;
 pub mod messages;
 pub mod netguard;
+pub mod paths;
 pub mod prompts;
 pub mod schema;
 pub mod subjects;

@@ -14,7 +14,7 @@ use sqlx::sqlite::{LockedSqliteHandle, Sqlite, SqliteConnectOptions, SqliteConne
 use sqlx::{AssertSqlSafe, Column, ConnectOptions, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef};
 use std::collections::HashMap;
 use std::ffi::{CStr, c_int};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -46,7 +46,7 @@ pub(crate) async fn resolve_path(database: &str, root: Option<&Path>) -> Result<
     let resolved = match tokio::fs::canonicalize(&candidate).await {
         Ok(path) => path,
         // Do not tell which files exist outside the allowed directory.
-        Err(_) if root.is_some_and(|r| !lexically_inside(&candidate, r)) => {
+        Err(_) if root.is_some_and(|r| !querygpt_common::paths::lexically_inside(&candidate, r)) => {
             return Err(TargetError::PathNotAllowed(format!("{raw} is outside the allowed directory")));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -66,21 +66,6 @@ pub(crate) async fn resolve_path(database: &str, root: Option<&Path>) -> Result<
         return Err(TargetError::ConnectFailed(format!("{raw} is not a file")));
     }
     Ok(resolved)
-}
-
-/// `path` stays under `root` once `.` and `..` are applied (no file system access).
-fn lexically_inside(path: &Path, root: &Path) -> bool {
-    let mut normal = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    normal.starts_with(root)
 }
 
 pub(crate) fn pool(path: &Path, settings: &TargetSettings) -> SqlitePool {
