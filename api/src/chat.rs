@@ -9,19 +9,22 @@ use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResponse};
 use crate::extract::{ValidJson, ValidQuery};
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use dashmap::DashMap;
 use futures::{Stream, StreamExt};
 use querygpt_bus::Bus;
 use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent, QueryJob, Question};
-use querygpt_common::{ErrorCode, Language};
+use querygpt_common::ErrorCode;
 use querygpt_store::{Connection, Model};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::openapi::{CommonErrors, Envelope};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,20 +87,30 @@ impl ChatHub {
     }
 }
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/chat/stream", get(stream)).route("/chat/stop", post(stop))
+pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(stream)).routes(routes!(stop))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StreamParams {
+    /// The question (required).
     query: Option<String>,
+    /// A model's id, its `model_id` (e.g. `gpt-4o`) or its name; default: the user's default model.
     model: Option<String>,
+    /// Continue this conversation; default: a new one.
     conversation_id: Option<String>,
+    /// Default: the conversation's connection, else the user's default connection.
     connection_id: Option<String>,
+    /// `zh` or `en`; default: the user's `language` setting.
     language: Option<String>,
 }
 
-/// `GET /chat/stream`: validates the question, publishes the job, and streams its events.
+/// Asks a question and streams its answer as Server-Sent Events: `progress` (analyzing, generating_sql,
+/// executing), `result`, `visualization`, then `done` or `error`. Each event has an `id:`.
+#[utoipa::path(get, path = "/chat/stream", tag = "chat", security(("bearer" = [])), params(StreamParams),
+    responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        CommonErrors))]
 async fn stream(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
@@ -114,8 +127,9 @@ async fn stream(
             format!("query is longer than {MAX_QUESTION_CHARS} characters"),
         ));
     }
-    let language = match params.language.as_deref() {
-        None | Some("") => Language::default(),
+    let settings = state.store.user_settings(user.user_id).await?;
+    let language = match params.language.as_deref().map(str::trim) {
+        None | Some("") => settings.language.unwrap_or_default(),
         Some(l) => l.parse().map_err(|e: String| ApiError::invalid_field("language", "invalid", e))?,
     };
     let conversation_id = optional_uuid("conversation_id", params.conversation_id.as_deref())?;
@@ -143,6 +157,8 @@ async fn stream(
         language,
         model_id: model.id,
         connection_id: connection.id,
+        context_rounds: Some(crate::user_config::effective_context_rounds(&state, &settings)),
+        prompts: settings.prompts,
     };
     let job = QueryJob::accept(asked, |job_id| state.bus.events_subject(&state.node_id, job_id));
     let job_id = job.job_id;
@@ -258,12 +274,20 @@ impl Drop for StreamGuard {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct StopRequest {
     conversation_id: String,
 }
 
-/// `POST /chat/stop`: stops the running job of a conversation, wherever it runs.
+#[derive(Serialize, ToSchema)]
+struct Stopped {
+    conversation_id: Uuid,
+    stopped: bool,
+}
+
+/// Stops the running question of a conversation, on whichever node and worker it runs.
+#[utoipa::path(post, path = "/chat/stop", tag = "chat", security(("bearer" = [])), request_body = StopRequest,
+    responses((status = 200, body = Envelope<Stopped>), CommonErrors))]
 async fn stop(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
@@ -272,9 +296,7 @@ async fn stop(
     let conversation_id = parse_uuid("conversation_id", &body.conversation_id)?;
     let cancel = CancelRequest::new(user.user_id, conversation_id, None, CancelReason::UserStopped);
     state.bus.publish_cancel(&cancel).await?;
-    Ok(ApiResponse::ok(serde_json::json!({"conversation_id": conversation_id, "stopped": true}))
-        .with_message("已停止")
-        .into_response())
+    Ok(ApiResponse::ok(Stopped { conversation_id, stopped: true }).with_message("已停止").into_response())
 }
 
 fn parse_uuid(field: &'static str, value: &str) -> Result<Uuid, ApiError> {

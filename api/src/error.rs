@@ -38,6 +38,10 @@ pub enum ApiError {
     /// 429: too many requests; `retry_after_secs` becomes a `Retry-After` header.
     #[error("rate limited: {message}")]
     RateLimited { message: Cow<'static, str>, retry_after_secs: Option<u64> },
+    /// 500: no worker could run the request (none is running, or none answered in time). The client is told so:
+    /// it is not a passing fault of this request, an operator has to start workers.
+    #[error("worker unavailable: {message}")]
+    WorkerUnavailable { reason: &'static str, message: Cow<'static, str> },
     /// 500: a failure of ours. Logged with its cause; the client gets a generic message.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -97,7 +101,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Validation { .. } => ErrorCode::ValidationError,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
-            ApiError::Internal(_) => ErrorCode::InternalError,
+            ApiError::WorkerUnavailable { .. } | ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -125,7 +129,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let code = self.code();
         let (message, details): (&str, Value) = match &self {
-            ApiError::Unauthorized { reason, message } => (&**message, json!({ "reason": reason })),
+            ApiError::Unauthorized { reason, message } | ApiError::WorkerUnavailable { reason, message } => {
+                (&**message, json!({ "reason": reason }))
+            }
             ApiError::Forbidden(message) | ApiError::NotFound(message) => (&**message, json!({})),
             ApiError::Validation { message, details } => (&**message, details.clone()),
             ApiError::RateLimited { message, retry_after_secs } => {
@@ -184,7 +190,17 @@ impl From<PasswordError> for ApiError {
 
 impl From<BusError> for ApiError {
     fn from(err: BusError) -> Self {
-        ApiError::internal(err)
+        match err {
+            BusError::NoResponders => ApiError::WorkerUnavailable {
+                reason: "no_worker",
+                message: "no worker is running to handle this request; start one with `querygpt worker`".into(),
+            },
+            BusError::TimedOut(after) => ApiError::WorkerUnavailable {
+                reason: "worker_timeout",
+                message: format!("no worker answered within {} s", after.as_secs()).into(),
+            },
+            other => ApiError::internal(other),
+        }
     }
 }
 

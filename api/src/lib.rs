@@ -13,11 +13,16 @@ pub mod error;
 pub mod extract;
 mod health;
 mod models;
+mod openapi;
+mod prompts;
 mod timestamp;
+mod user_config;
 mod validate;
+mod workers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
 use axum::http::{Method, Uri};
 use axum::serve::ListenerExt;
 use querygpt_bus::Bus;
@@ -27,6 +32,9 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
 
 pub use auth::{AuthUser, PasswordHasher, TokenKeys};
 pub use error::{ApiError, ApiResponse};
@@ -65,17 +73,42 @@ impl AppState {
     }
 }
 
-/// The whole HTTP application: every route under `/api/v1`, a JSON 404 for anything else, a body size limit and
-/// request tracing. No CORS layer: browsers on other origins are refused until CORS is configured explicitly.
-pub fn router(state: Arc<AppState>) -> Router {
-    let api = Router::new()
+/// The body of a successful `DELETE`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Deleted {
+    id: Uuid,
+    deleted: bool,
+}
+
+/// Every route under `/api/v1` with its OpenAPI description (paths relative to `/api/v1`).
+fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::routes())
         .merge(auth::routes())
+        .merge(chat::routes())
+        .merge(conversations::routes())
         .merge(models::routes())
         .merge(connections::routes())
-        .merge(conversations::routes())
-        .merge(chat::routes())
-        // After the merges: applies to every route registered above.
+        .merge(user_config::routes())
+        .merge(prompts::routes())
+}
+
+/// The OpenAPI 3.1 document of the API, as served at `GET /api/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = api_routes().split_for_parts();
+    document.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
+    document
+}
+
+/// The whole HTTP application: every route under `/api/v1` (and its OpenAPI document), a JSON 404 for anything
+/// else, a body size limit and request tracing. No CORS layer: browsers on other origins are refused until CORS is
+/// configured explicitly.
+pub fn router(state: Arc<AppState>) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let document = openapi::Document::new(&openapi_document());
+    let api = api
+        .route("/openapi.json", get(move || async move { document }))
+        // After the routes: applies to every route registered above.
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)

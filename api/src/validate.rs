@@ -82,6 +82,38 @@ pub(crate) async fn allowed_destination(
     }
 }
 
+/// Refuses a SQLite `database` path that leaves `dir` (`worker.sqlite_dir`): relative paths are taken inside it,
+/// absolute ones must lie inside it, `..` cannot climb out. The check is lexical, because the file lives where the
+/// workers run; each worker checks the canonical path (symlinks followed) again before opening it.
+pub(crate) fn sqlite_path(dir: &std::path::Path, database: &str) -> Result<(), ApiError> {
+    let absolute = |path: &std::path::Path| match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_owned(),
+    };
+    let dir = absolute(dir);
+    if querygpt_common::paths::lexically_inside(&dir.join(database.trim()), &dir) {
+        return Ok(());
+    }
+    let mut extra = Map::new();
+    extra.insert("allowed_dir".into(), dir.display().to_string().into());
+    Err(ApiError::invalid_field_with(
+        "database",
+        "path_not_allowed",
+        "SQLite files must be inside the directory the operator allows (worker.sqlite_dir)",
+        extra,
+    ))
+}
+
+/// `#[serde(default, deserialize_with = "validate::nullable")]` on an `Option<Option<T>>`: an omitted field is
+/// `None` (unchanged), `null` is `Some(None)` (cleared), a value is `Some(Some(v))`.
+pub(crate) fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +128,19 @@ mod tests {
         {
             assert!(email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sqlite_paths_stay_in_their_directory() {
+        let dir = std::path::Path::new("/srv/data");
+        for ok in ["shop.db", "sub/shop.db", "/srv/data/shop.db", "a/../shop.db"] {
+            assert!(sqlite_path(dir, ok).is_ok(), "{ok}");
+        }
+        for bad in ["/etc/passwd", "../shop.db", "/srv/data/../x.db", "sub/../../x.db"] {
+            let err = sqlite_path(dir, bad).unwrap_err();
+            assert!(matches!(err, ApiError::Validation { ref details, .. } if details["reason"] == "path_not_allowed"));
+        }
+        assert!(sqlite_path(std::path::Path::new("data"), "demo.db").is_ok(), "relative directories work");
     }
 
     #[test]

@@ -122,6 +122,8 @@ fn new_job(bus: &dyn Bus) -> QueryJob {
         language: Language::En,
         model_id: Uuid::new_v4(),
         connection_id: Uuid::new_v4(),
+        context_rounds: None,
+        prompts: Default::default(),
     };
     QueryJob::accept(question, |job_id| bus.events_subject("node-1", job_id))
 }

@@ -4,6 +4,7 @@
 //! Flow: an API node publishes a [`QueryJob`] (durable), a worker answers with [`JobEvent`]s on the job's
 //! `events_subject`, and anyone may publish a [`CancelRequest`] that stops the job wherever it runs.
 
+use crate::prompts::PromptSet;
 use crate::{ErrorCode, Language};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,13 @@ pub struct QueryJob {
     pub language: Language,
     pub model_id: Uuid,
     pub connection_id: Uuid,
+    /// Earlier question/SQL pairs of the conversation to give the model (the user's `context_rounds`); `None`:
+    /// the worker's `worker.context_rounds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_rounds: Option<u32>,
+    /// The user's own prompt templates; the defaults of `language` for the others.
+    #[serde(default, skip_serializing_if = "PromptSet::is_empty")]
+    pub prompts: PromptSet,
     /// Core NATS subject (or in-process route) the worker publishes this job's events to.
     pub events_subject: String,
     pub accepted_at: DateTime<Utc>,
@@ -83,6 +91,9 @@ pub struct Question {
     pub language: Language,
     pub model_id: Uuid,
     pub connection_id: Uuid,
+    /// See [`QueryJob::context_rounds`].
+    pub context_rounds: Option<u32>,
+    pub prompts: PromptSet,
 }
 
 impl QueryJob {
@@ -102,6 +113,8 @@ impl QueryJob {
             language: question.language,
             model_id: question.model_id,
             connection_id: question.connection_id,
+            context_rounds: question.context_rounds,
+            prompts: question.prompts,
             events_subject: events_subject(job_id),
             accepted_at: Utc::now(),
         }
@@ -325,6 +338,8 @@ mod tests {
                 language: Language::En,
                 model_id: Uuid::new_v4(),
                 connection_id: Uuid::new_v4(),
+                context_rounds: None,
+                prompts: PromptSet::default(),
             },
             |_| "s".into(),
         );

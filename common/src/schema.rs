@@ -3,12 +3,14 @@
 use serde::{Deserialize, Serialize};
 
 /// Tables and views of a database, system schemas excluded, sorted by name.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbSchema {
     pub tables: Vec<TableInfo>,
 }
 
 /// One table or view.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableInfo {
     /// The name to write in SQL: PostgreSQL tables outside `public` are qualified (`sales.orders`).
@@ -26,6 +28,7 @@ pub struct TableInfo {
     pub row_count: Option<i64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
@@ -34,6 +37,7 @@ pub enum TableKind {
 }
 
 /// One column.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnInfo {
     pub name: String,
@@ -50,6 +54,7 @@ pub struct ColumnInfo {
 
 /// A foreign key: `columns` of this table reference `referenced_columns` of `referenced_table` (named as in
 /// [`TableInfo::name`]).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub columns: Vec<String>,

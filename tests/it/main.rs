@@ -8,6 +8,7 @@ mod crash;
 mod journey;
 mod stop;
 mod validate_cli;
+mod workers_answer;
 
 /// Generates `embedded` and `distributed` variants of an `async fn(Mode)` test.
 macro_rules! in_both_modes {

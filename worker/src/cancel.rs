@@ -87,6 +87,8 @@ mod tests {
             language: Language::En,
             model_id: Uuid::new_v4(),
             connection_id: Uuid::new_v4(),
+            context_rounds: None,
+            prompts: Default::default(),
         };
         Arc::new(QueryJob::accept(question, |_| "s".into()))
     }

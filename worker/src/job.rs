@@ -136,12 +136,20 @@ impl JobContext {
             .await?
             .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the model no longer exists"))?;
         let schema = self.targets.schema(&target_key(connection), spec).await?;
-        let history = if job.new_conversation {
+        let rounds = job.context_rounds.map_or(self.settings.context_rounds, |rounds| rounds as usize);
+        let history = if job.new_conversation || rounds == 0 {
             Vec::new()
         } else {
-            self.store.recent_messages(job.user_id, job.conversation_id, self.settings.context_rounds * 2).await?
+            self.store.recent_messages(job.user_id, job.conversation_id, rounds * 2).await?
         };
-        let prompt = prompt::build(connection.driver, &schema, &history, &job.question, job.language);
+        let input = prompt::PromptInput {
+            driver: connection.driver,
+            schema: &schema,
+            question: &job.question,
+            language: job.language,
+            templates: &job.prompts,
+        };
+        let prompt = prompt::build(&input, &history);
 
         sink.progress(Stage::GeneratingSql).await?;
         let completion = self.llm.complete(&endpoint(&model), &prompt, &|| {}).await?;

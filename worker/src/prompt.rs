@@ -1,5 +1,13 @@
-//! The prompt: the target's dialect and schema, the earlier turns of the conversation, and the question.
+//! The prompt: the user's templates (or the defaults of the question's language) filled with the target's dialect,
+//! its schema and the question, after the earlier turns of the conversation.
+//!
+//! | message   | template                                  |
+//! |-----------|-------------------------------------------|
+//! | system    | `system_prompt`, a blank line, `explanation` |
+//! | history   | earlier questions, and the SQL each one ran |
+//! | last user | `sql_generation` (`{schema}`, `{question}`)  |
 
+use querygpt_common::prompts::{PromptKind, PromptSet, PromptValues, language_name, render};
 use querygpt_common::{Driver, Language};
 use querygpt_llm::{Prompt, PromptMessage};
 use querygpt_store::{Message, Role};
@@ -9,23 +17,43 @@ use std::fmt::Write;
 /// Schema text beyond this many bytes is cut (the largest schemas need retrieval, a later feature).
 const MAX_SCHEMA_BYTES: usize = 48 * 1024;
 
+/// What a prompt is made of, besides the conversation's history.
+pub struct PromptInput<'a> {
+    pub driver: Driver,
+    pub schema: &'a DbSchema,
+    pub question: &'a str,
+    pub language: Language,
+    pub templates: &'a PromptSet,
+}
+
 /// Builds the prompt for one question.
-pub fn build(driver: Driver, schema: &DbSchema, history: &[Message], question: &str, language: Language) -> Prompt {
+pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Prompt {
+    let schema = schema_text(input.schema);
+    let values = PromptValues {
+        dialect: dialect_name(input.driver),
+        language: language_name(input.language),
+        schema: &schema,
+        question: input.question,
+        ..PromptValues::default()
+    };
+    let template = |kind| input.templates.effective(kind, input.language);
+    let system = format!(
+        "{}\n\n{}",
+        render(template(PromptKind::System), &values),
+        render(template(PromptKind::Explanation), &values)
+    );
     let mut messages: Vec<PromptMessage> = history
         .iter()
         .filter_map(|m| match m.role {
             Role::User => Some(PromptMessage::user(m.content.clone())),
             // Earlier answers are given as the SQL they ran: that is what a follow-up question refines.
-            Role::Assistant => m
-                .metadata
-                .as_ref()
-                .and_then(|meta| meta.get("sql"))
-                .and_then(|sql| sql.as_str())
-                .map(|sql| PromptMessage::assistant(format!("```sql\n{sql}\n```"))),
+            Role::Assistant => {
+                m.metadata.as_ref().map(|meta| PromptMessage::assistant(format!("```sql\n{}\n```", meta.sql)))
+            }
         })
         .collect();
-    messages.push(PromptMessage::user(question));
-    Prompt { system: system_text(driver, schema, language), messages, max_tokens: 1024, temperature: Some(0.0) }
+    messages.push(PromptMessage::user(render(template(PromptKind::SqlGeneration), &values)));
+    Prompt { system, messages, max_tokens: 1024, temperature: Some(0.0) }
 }
 
 fn dialect_name(driver: Driver) -> &'static str {
@@ -37,20 +65,9 @@ fn dialect_name(driver: Driver) -> &'static str {
     }
 }
 
-fn system_text(driver: Driver, schema: &DbSchema, language: Language) -> String {
-    let dialect = dialect_name(driver);
-    let explanation_language = match language {
-        Language::Zh => "Chinese",
-        Language::En => "English",
-    };
-    let mut text = format!(
-        "You translate questions about a {dialect} database into ONE read-only {dialect} SELECT statement.\n\
-         Rules: only SELECT (WITH ... SELECT allowed); never modify data or schema; use only the tables and columns \
-         below; qualify ambiguous columns; prefer explicit JOINs; add ORDER BY when the question implies an order.\n\
-         Answer with a JSON object and nothing else: {{\"sql\": \"...\", \"explanation\": \"...\"}}, the explanation \
-         being one short sentence in {explanation_language}.\n\nSchema:\n"
-    );
-    let start = text.len();
+/// One line per table: `TABLE name (column type PRIMARY KEY -- comment, ...)`, cut at [`MAX_SCHEMA_BYTES`].
+fn schema_text(schema: &DbSchema) -> String {
+    let mut text = String::new();
     for table in &schema.tables {
         let mut line = format!("TABLE {} (", table.name);
         for (i, column) in table.columns.iter().enumerate() {
@@ -66,11 +83,66 @@ fn system_text(driver: Driver, schema: &DbSchema, language: Language) -> String 
             }
         }
         line.push_str(")\n");
-        if text.len() - start + line.len() > MAX_SCHEMA_BYTES {
+        if text.len() + line.len() > MAX_SCHEMA_BYTES {
             text.push_str("(more tables omitted)\n");
             break;
         }
         text.push_str(&line);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use querygpt_targets::{ColumnInfo, TableInfo, TableKind};
+
+    fn schema() -> DbSchema {
+        DbSchema {
+            tables: vec![TableInfo {
+                name: "orders".into(),
+                kind: TableKind::Table,
+                comment: None,
+                columns: vec![ColumnInfo {
+                    name: "id".into(),
+                    data_type: "integer".into(),
+                    nullable: false,
+                    primary: true,
+                    comment: Some("订单号".into()),
+                }],
+                foreign_keys: Vec::new(),
+                row_count: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_language_and_carry_schema_and_question() {
+        let schema = schema();
+        let templates = PromptSet::default();
+        for (language, marker) in [(Language::En, "Question: how many?"), (Language::Zh, "问题：how many?")] {
+            let input = PromptInput { driver: Driver::Sqlite, schema: &schema, question: "how many?", language, templates: &templates };
+            let prompt = build(&input, &[]);
+            let last = prompt.messages.last().unwrap();
+            assert!(last.content.contains("TABLE orders (id integer PRIMARY KEY -- 订单号)"), "{}", last.content);
+            assert!(last.content.contains(marker), "{}", last.content);
+            assert!(prompt.system.contains("SQLite"));
+            assert!(prompt.system.contains(r#"{"sql": "...""#), "{}", prompt.system);
+        }
+    }
+
+    #[test]
+    fn the_users_templates_are_what_is_sent() {
+        let schema = schema();
+        let templates = PromptSet {
+            system: Some("You are terse. Dialect {dialect}.".into()),
+            sql_generation: Some("Q={question}\nS={schema}".into()),
+            explanation: Some("Explain in {language}.".into()),
+            correction: None,
+        };
+        let input = PromptInput { driver: Driver::Postgresql, schema: &schema, question: "q1", language: Language::En, templates: &templates };
+        let prompt = build(&input, &[]);
+        assert_eq!(prompt.system, "You are terse. Dialect PostgreSQL.\n\nExplain in English.");
+        assert!(prompt.messages.last().unwrap().content.starts_with("Q=q1\nS=TABLE orders"));
+    }
 }

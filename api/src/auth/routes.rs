@@ -1,8 +1,6 @@
 //! `POST /auth/register`, `POST /auth/login`, `POST /auth/refresh`, `GET /auth/me`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use querygpt_store::{NewUser, StoreError, User};
 use serde::{Deserialize, Serialize};
@@ -14,22 +12,26 @@ use super::{AuthUser, TokenKind, TokenPair};
 use crate::AppState;
 use crate::error::{ApiError, ApiResponse};
 use crate::extract::ValidJson;
+use crate::openapi::{CommonErrors, Envelope, PublicErrors};
 use crate::validate;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const MIN_PASSWORD_CHARS: usize = 8;
 /// Bounds the work one request can ask of argon2.
 const MAX_PASSWORD_CHARS: usize = 1024;
 const MAX_DISPLAY_NAME_CHARS: usize = 100;
 
-pub(crate) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/me", get(me))
+pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RegisterRequest {
     email: String,
     password: String,
@@ -37,18 +39,18 @@ struct RegisterRequest {
     display_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RefreshRequest {
     refresh_token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RegisteredUser {
     id: Uuid,
     email: String,
@@ -57,7 +59,7 @@ struct RegisteredUser {
     created_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Registration {
     user: RegisteredUser,
     #[serde(flatten)]
@@ -65,7 +67,7 @@ struct Registration {
 }
 
 /// The `/auth/me` body.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Profile {
     id: Uuid,
     email: String,
@@ -89,6 +91,9 @@ impl From<User> for Profile {
     }
 }
 
+/// Creates an account and logs it in.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = Envelope<Registration>), PublicErrors))]
 async fn register(
     State(state): State<Arc<AppState>>,
     ValidJson(request): ValidJson<RegisterRequest>,
@@ -144,6 +149,9 @@ fn bad_credentials() -> ApiError {
     ApiError::unauthorized("invalid_credentials", "invalid e-mail or password")
 }
 
+/// Logs in with e-mail and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = Envelope<TokenPair>), PublicErrors))]
 async fn login(
     State(state): State<Arc<AppState>>,
     ValidJson(request): ValidJson<LoginRequest>,
@@ -167,6 +175,9 @@ async fn login(
     Ok(ApiResponse::ok(state.tokens.issue(credentials.user.id)?))
 }
 
+/// A new token pair for a refresh token.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = Envelope<TokenPair>), PublicErrors))]
 async fn refresh(
     State(state): State<Arc<AppState>>,
     ValidJson(request): ValidJson<RefreshRequest>,
@@ -180,6 +191,9 @@ async fn refresh(
     Ok(ApiResponse::ok(state.tokens.issue(claims.sub)?))
 }
 
+/// The logged-in user.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<Profile>), CommonErrors))]
 async fn me(State(state): State<Arc<AppState>>, auth: AuthUser) -> Result<ApiResponse<Profile>, ApiError> {
     let user = state
         .store

@@ -54,7 +54,7 @@ pub struct Claims {
 }
 
 /// The token fields of the login, register and refresh responses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,

@@ -2,6 +2,10 @@
 //! through `tower::ServiceExt::oneshot`. One test binary (modules below) keeps link time down.
 
 mod auth;
+mod conversations;
 mod envelope;
+mod openapi;
+mod ownership;
 mod resources;
+mod settings;
 mod support;
