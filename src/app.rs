@@ -7,7 +7,8 @@
 //! | `worker` | no       | yes    | `migrate` first  | no            |
 //!
 //! Without `nats_url` the bus is in-process, which only `serve` can use: an `api` and a `worker` in different
-//! processes must share NATS.
+//! processes must share NATS. Without `redis_url` a worker keeps its schema cache to itself; workers that share
+//! Redis share their schemas.
 
 use anyhow::{Context, bail};
 use querygpt_api::chat::ChatHub;
@@ -142,6 +143,13 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
     let mut addr = None;
 
     if role.runs_worker() {
+        let cache = querygpt_cache::open(settings.redis_url.as_deref(), &settings.subject_prefix)
+            .await
+            .context("cannot open the shared cache (redis_url, QUERYGPT_REDIS_URL)")?;
+        if settings.redis_url.is_none() && !settings.is_embedded() {
+            tracing::warn!("no redis_url: schemas are cached in this worker only, not shared with the others");
+        }
+        tracing::info!(backend = cache.backend(), "shared cache");
         let worker = Worker::new(WorkerDeps {
             store: store.clone(),
             bus: bus.clone(),
@@ -152,6 +160,7 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
                 network: settings.network,
             })?,
             targets: Targets::new(TargetSettings::from_settings(&settings)),
+            cache,
             settings: settings.worker.clone(),
             jobs: settings.jobs.clone(),
         });

@@ -109,7 +109,8 @@ pub struct WorkerSettings {
     pub sqlite_dir: Option<PathBuf>,
     /// Time limit of a model test (`POST /models/{id}/test`), one LLM round trip.
     pub test_timeout_secs: u64,
-    /// How long a connection's schema is reused (shared by every worker) before it is read again.
+    /// How long a connection's schema is reused (shared by every worker) before it is read again; 0 reads it for
+    /// every question.
     pub schema_cache_ttl_secs: u64,
 }
 

@@ -87,8 +87,6 @@ pub struct TargetSettings {
     pub idle_expiry: Duration,
     /// Connections kept to one target at most; more concurrent calls wait (up to `statement_timeout`).
     pub max_connections_per_target: u32,
-    /// How long [`Targets::schema`] reuses a schema it read.
-    pub schema_ttl: Duration,
     /// Which addresses a host may resolve to (the SSRF guard). Pools connect to the checked address.
     pub network: NetworkPolicy,
 }
@@ -103,7 +101,6 @@ impl Default for TargetSettings {
             sqlite_root: None,
             idle_expiry: Duration::from_secs(300),
             max_connections_per_target: 4,
-            schema_ttl: Duration::from_secs(60),
             network: NetworkPolicy::default(),
         }
     }
@@ -148,7 +145,7 @@ struct Registry {
     last_sweep: Instant,
 }
 
-/// One target's pool and what is cached about it.
+/// One target's pool and what is known about its server.
 struct Entry {
     spec: TargetSpec,
     /// Canonical SQLite path the pool opens; a changed resolution (file replaced by a symlink) makes a new pool.
@@ -158,7 +155,6 @@ struct Entry {
     slots: Arc<Semaphore>,
     last_used: Mutex<Instant>,
     mysql_flavor: OnceLock<mysql::Flavor>,
-    schema: tokio::sync::Mutex<Option<(Instant, DbSchema)>>,
 }
 
 enum DbPool {
@@ -186,10 +182,17 @@ impl Targets {
         &self.settings
     }
 
-    /// Tables, views and columns of the database. Served from a cache for `schema_ttl`; concurrent misses on one
-    /// connection read the catalog once.
+    /// Tables, views, columns and foreign keys of the database, read from its catalog in one read-only session on
+    /// every call: caching them is the caller's choice (the worker shares them between workers).
     pub async fn schema(&self, key: &str, spec: &TargetSpec) -> Result<DbSchema, TargetError> {
-        self.read_schema(key, spec).await.map_err(|e| e.redact(secret_of(spec)))
+        let entry = self.entry(key, spec).await.map_err(|e| e.redact(secret_of(spec)))?;
+        let limits = self.settings.limits();
+        let schema = match &entry.pool {
+            DbPool::Postgres(pool) => postgres::schema(pool, &entry.slots, &limits).await,
+            DbPool::MySql(pool) => mysql::schema(pool, &entry.slots, &limits, &entry.mysql_flavor).await,
+            DbPool::Sqlite(pool) => sqlite::schema(pool, &entry.slots, &limits).await,
+        };
+        schema.map_err(|e| e.redact(secret_of(spec)))
     }
 
     /// Connects (or reuses a pooled connection) and reports the server version and the number of tables.
@@ -217,25 +220,7 @@ impl Targets {
         output.map_err(|e| e.redact(secret_of(spec)))
     }
 
-    async fn read_schema(&self, key: &str, spec: &TargetSpec) -> Result<DbSchema, TargetError> {
-        let entry = self.entry(key, spec).await?;
-        let mut cached = entry.schema.lock().await;
-        if let Some((at, schema)) = cached.as_ref()
-            && at.elapsed() < self.settings.schema_ttl
-        {
-            return Ok(schema.clone());
-        }
-        let limits = self.settings.limits();
-        let schema = match &entry.pool {
-            DbPool::Postgres(pool) => postgres::schema(pool, &entry.slots, &limits).await,
-            DbPool::MySql(pool) => mysql::schema(pool, &entry.slots, &limits, &entry.mysql_flavor).await,
-            DbPool::Sqlite(pool) => sqlite::schema(pool, &entry.slots, &limits).await,
-        }?;
-        *cached = Some((Instant::now(), schema.clone()));
-        Ok(schema)
-    }
-
-    /// Forgets a connection (deleted or edited): its pool is closed and its cached schema dropped.
+    /// Forgets a connection (deleted or edited): its pool is closed.
     pub fn invalidate(&self, key: &str) {
         let removed = self.lock_registry().entries.remove(key);
         if let Some(entry) = removed {
@@ -355,7 +340,6 @@ impl Targets {
             slots: Arc::new(Semaphore::new(self.settings.max_connections_per_target.max(1) as usize)),
             last_used: Mutex::new(Instant::now()),
             mysql_flavor: OnceLock::new(),
-            schema: tokio::sync::Mutex::new(None),
         })
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::error::{TargetError, transport_error};
 use crate::output::{self, Collector, QueryOutput};
-use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment, push_column};
+use crate::schema::{
+    ColumnInfo, DbSchema, ForeignKeyColumn, TableHeader, TableKind, attach_foreign_keys, comment, push_column,
+};
 use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
 use futures::TryStreamExt;
@@ -317,7 +319,33 @@ async fn read_schema(co: &mut Checkout<MySql>, limits: &Limits) -> Result<DbSche
         };
         push_column(&mut schema, header, column);
     }
+    attach_foreign_keys(&mut schema, read_foreign_keys(co, limits).await?);
     Ok(schema)
+}
+
+/// The column pairs of every foreign key of this database's tables that references a table of this database, in
+/// one query (a key into another database could not be named the way the listing names tables).
+async fn read_foreign_keys(co: &mut Checkout<MySql>, limits: &Limits) -> Result<Vec<ForeignKeyColumn>, TargetError> {
+    let rows = sqlx::query(
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
+         FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_SCHEMA = DATABASE() \
+           AND REFERENCED_TABLE_NAME IS NOT NULL \
+         ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+    )
+    .fetch_all(&mut **co)
+    .await
+    .map_err(|e| classify(e, limits))?;
+    Ok(rows
+        .iter()
+        .map(|row| ForeignKeyColumn {
+            table: text(row, 0).unwrap_or_default(),
+            key: text(row, 1).unwrap_or_default(),
+            column: text(row, 2).unwrap_or_default(),
+            referenced_table: text(row, 3).unwrap_or_default(),
+            referenced_column: text(row, 4).unwrap_or_default(),
+        })
+        .collect())
 }
 
 async fn read_server_info(co: &mut Checkout<MySql>, limits: &Limits) -> Result<ServerInfo, TargetError> {

@@ -5,7 +5,9 @@ mod decode;
 
 use crate::error::{TargetError, transport_error};
 use crate::output::{Collector, QueryOutput};
-use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, comment, push_column};
+use crate::schema::{
+    ColumnInfo, DbSchema, ForeignKeyColumn, TableHeader, TableKind, attach_foreign_keys, comment, push_column,
+};
 use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings, TargetSpec, database_name};
 use futures::TryStreamExt;
@@ -190,7 +192,7 @@ async fn read_schema(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<DbS
         let kind: String = row.try_get("kind").map_err(get)?;
         let estimate: Option<f64> = row.try_get("estimate").map_err(get)?;
         let header = TableHeader {
-            name: if namespace == "public" { table } else { format!("{namespace}.{table}") },
+            name: qualified(namespace, table),
             kind: if kind == "v" { TableKind::View } else { TableKind::Table },
             comment: comment(row.try_get("table_comment").map_err(get)?),
             // reltuples is a float estimate far below i64's range.
@@ -205,7 +207,49 @@ async fn read_schema(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<DbS
         };
         push_column(&mut schema, header, column);
     }
+    attach_foreign_keys(&mut schema, read_foreign_keys(co, limits).await?);
     Ok(schema)
+}
+
+/// The column pairs of every foreign key of the listed relations, in one query. A key on a partitioned table that
+/// references a partitioned table also has a copy per partition (`conparentid` set): only the key as declared counts.
+async fn read_foreign_keys(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<Vec<ForeignKeyColumn>, TargetError> {
+    let sql = format!(
+        "SELECT n.nspname::text AS schema_name, c.relname::text AS table_name, con.oid::text AS key, \
+                a.attname::text AS column_name, rn.nspname::text AS referenced_schema, \
+                rc.relname::text AS referenced_table, ra.attname::text AS referenced_column \
+         FROM pg_catalog.pg_constraint con \
+         JOIN pg_catalog.pg_class c ON c.oid = con.conrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid \
+         JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace \
+         CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(attnum, refattnum, position) \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
+         JOIN pg_catalog.pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refattnum \
+         WHERE con.contype = 'f' AND con.conparentid = 0 AND {RELATION_FILTER} \
+         ORDER BY n.nspname, c.relname, con.conname, con.oid, k.position"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut **co).await.map_err(|e| classify(e, limits))?;
+    let get = |e: sqlx::Error| classify(e, limits);
+    rows.iter()
+        .map(|row| {
+            Ok(ForeignKeyColumn {
+                table: qualified(row.try_get("schema_name").map_err(get)?, row.try_get("table_name").map_err(get)?),
+                key: row.try_get("key").map_err(get)?,
+                column: row.try_get("column_name").map_err(get)?,
+                referenced_table: qualified(
+                    row.try_get("referenced_schema").map_err(get)?,
+                    row.try_get("referenced_table").map_err(get)?,
+                ),
+                referenced_column: row.try_get("referenced_column").map_err(get)?,
+            })
+        })
+        .collect()
+}
+
+/// A relation's name as SQL on this database writes it: bare in `public`, `schema.table` elsewhere.
+fn qualified(namespace: String, table: String) -> String {
+    if namespace == "public" { table } else { format!("{namespace}.{table}") }
 }
 
 async fn read_server_info(co: &mut Checkout<Postgres>, limits: &Limits) -> Result<ServerInfo, TargetError> {

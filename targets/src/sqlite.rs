@@ -4,7 +4,7 @@
 
 use crate::error::{TargetError, transport_error};
 use crate::output::{self, Collector, QueryOutput};
-use crate::schema::{ColumnInfo, DbSchema, TableHeader, TableKind, push_column};
+use crate::schema::{ColumnInfo, DbSchema, ForeignKeyColumn, TableHeader, TableKind, attach_foreign_keys, push_column};
 use crate::session::{Checkout, Limits, Session, pool_options, run_session};
 use crate::{ServerInfo, TargetSettings};
 use futures::TryStreamExt;
@@ -316,6 +316,8 @@ async fn read_schema(conn: &mut SqliteConnection, limits: &Limits) -> Result<DbS
         HashMap::new()
     };
     let mut schema = DbSchema::default();
+    // Primary key columns of each table in key order: a foreign key that names no columns references them.
+    let mut primary_keys: HashMap<String, Vec<(i64, String)>> = HashMap::new();
     for (name, kind) in tables {
         let columns: Vec<(String, String, bool, i64)> =
             match sqlx::query_as("SELECT name, type, \"notnull\", pk FROM pragma_table_info($1) ORDER BY cid")
@@ -334,6 +336,9 @@ async fn read_schema(conn: &mut SqliteConnection, limits: &Limits) -> Result<DbS
         let kind = if kind == "view" { TableKind::View } else { TableKind::Table };
         let row_count = row_counts.get(&name).copied().filter(|_| kind == TableKind::Table);
         for (column, data_type, not_null, pk) in columns {
+            if pk > 0 {
+                primary_keys.entry(name.clone()).or_default().push((pk, column.clone()));
+            }
             let header = TableHeader { name: name.clone(), kind, comment: None, row_count };
             // SQLite lets INTEGER PRIMARY KEY hold NULL only in name: it is the rowid.
             let info =
@@ -341,5 +346,54 @@ async fn read_schema(conn: &mut SqliteConnection, limits: &Limits) -> Result<DbS
             push_column(&mut schema, header, info);
         }
     }
+    for key in primary_keys.values_mut() {
+        key.sort();
+    }
+    attach_foreign_keys(&mut schema, read_foreign_keys(conn, limits).await?);
+    resolve_implied_columns(&mut schema, &primary_keys);
     Ok(schema)
+}
+
+/// The column pairs of every foreign key of every table, in one query, in declaration order (`pragma
+/// foreign_key_list` numbers a table's keys from the last declared). `to` is NULL for `REFERENCES parent` without
+/// columns (the parent's primary key): the column is then left empty for [`resolve_implied_columns`].
+async fn read_foreign_keys(conn: &mut SqliteConnection, limits: &Limits) -> Result<Vec<ForeignKeyColumn>, TargetError> {
+    let rows: Vec<(String, i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\" \
+         FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+         ORDER BY m.name, f.id DESC, f.seq",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| classify(e, limits))?;
+    Ok(rows
+        .into_iter()
+        .map(|(table, id, referenced_table, column, referenced_column)| ForeignKeyColumn {
+            table,
+            key: id.to_string(),
+            column,
+            referenced_table,
+            referenced_column: referenced_column.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// `REFERENCES parent` without columns references the parent's primary key: its columns replace the ones the
+/// catalog left empty. A key that cannot be resolved (the parent has no primary key of that size) is dropped.
+fn resolve_implied_columns(schema: &mut DbSchema, primary_keys: &HashMap<String, Vec<(i64, String)>>) {
+    for table in &mut schema.tables {
+        table.foreign_keys.retain_mut(|fk| {
+            if fk.referenced_columns.iter().all(|c| !c.is_empty()) {
+                return true;
+            }
+            match primary_keys.get(&fk.referenced_table) {
+                Some(key) if key.len() == fk.columns.len() => {
+                    fk.referenced_columns = key.iter().map(|(_, column)| column.clone()).collect();
+                    true
+                }
+                _ => false,
+            }
+        });
+    }
 }

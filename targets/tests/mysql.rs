@@ -5,7 +5,7 @@ mod common;
 use common::{MyDb, assert_read_only, settings};
 use querygpt_targets::{TableKind, TargetError, TargetSettings, Targets};
 use serde_json::json;
-use sqlx::MySqlConnection;
+use sqlx::{Connection, Executor, MySqlConnection};
 use std::time::{Duration, Instant};
 
 const ITEMS: &str =
@@ -202,4 +202,50 @@ async fn schema_lists_tables_columns_and_comments() {
     assert!(info.warnings.iter().any(|w| w.contains("change data")), "{:?}", info.warnings);
     drop(targets);
     db.drop_db().await;
+}
+
+#[tokio::test]
+async fn schema_lists_foreign_keys_in_column_order() {
+    let db = MyDb::create().await;
+    let other = format!("{}_other", db.name);
+    db.admin_with(&format!(
+        "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL COMMENT 'Full name') COMMENT 'People who buy';
+             CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL,
+                 CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id));
+             CREATE TABLE order_lines (order_id INT, line INT, PRIMARY KEY (line, order_id),
+                 FOREIGN KEY (order_id) REFERENCES orders (id));
+             -- Composite, in another order than the columns of either table.
+             CREATE TABLE shipments (id INT PRIMARY KEY, order_id INT NOT NULL, line INT NOT NULL,
+                 FOREIGN KEY (line, order_id) REFERENCES order_lines (line, order_id));
+             INSERT INTO customers VALUES (1, 'a'), (2, 'b');
+             ANALYZE TABLE customers;
+             -- A key into another database cannot be named like the tables of this one: left out.
+             CREATE DATABASE {other};
+             CREATE TABLE {other}.carriers (id INT PRIMARY KEY);
+             ALTER TABLE shipments ADD COLUMN carrier_id INT, ADD FOREIGN KEY (carrier_id) REFERENCES {other}.carriers (id);"
+    ))
+    .await;
+    let targets = Targets::new(settings());
+    let schema = targets.schema("my-fk", &db.spec()).await.unwrap();
+    let table = |name: &str| schema.tables.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name}"));
+    let keys = |name: &str| -> Vec<(String, String, String)> {
+        table(name)
+            .foreign_keys
+            .iter()
+            .map(|fk| (fk.columns.join(","), fk.referenced_table.clone(), fk.referenced_columns.join(",")))
+            .collect()
+    };
+    let key = |c: &str, t: &str, r: &str| (c.to_owned(), t.to_owned(), r.to_owned());
+    assert_eq!(keys("orders"), vec![key("customer_id", "customers", "id")]);
+    assert_eq!(keys("order_lines"), vec![key("order_id", "orders", "id")]);
+    assert_eq!(keys("shipments"), vec![key("line,order_id", "order_lines", "line,order_id")]);
+    assert!(keys("customers").is_empty());
+    // Comments and estimates come with the keys.
+    assert_eq!(table("customers").comment.as_deref(), Some("People who buy"));
+    assert_eq!(table("customers").columns[1].comment.as_deref(), Some("Full name"));
+    assert_eq!(table("customers").row_count, Some(2));
+    drop(targets);
+    db.drop_db().await;
+    let mut server = MySqlConnection::connect(&common::mysql_url()).await.unwrap();
+    server.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {other}"))).await.unwrap();
 }

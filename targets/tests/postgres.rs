@@ -374,3 +374,64 @@ async fn internal_hosts_are_refused_by_the_network_policy() {
     drop(allowed);
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn schema_lists_foreign_keys_in_column_order() {
+    let db = PgDb::create().await;
+    db.admin_with(
+        "CREATE SCHEMA sales;
+             CREATE TABLE sales.regions (code text PRIMARY KEY);
+             CREATE TABLE customers (id int PRIMARY KEY, region text REFERENCES sales.regions);
+             COMMENT ON TABLE customers IS 'People who buy';
+             CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers (id));
+             CREATE TABLE order_lines (order_id int REFERENCES orders, line int, PRIMARY KEY (order_id, line));
+             -- Composite, in another order than the columns of either table.
+             CREATE TABLE shipments (id int PRIMARY KEY, order_id int NOT NULL, line int NOT NULL,
+                 FOREIGN KEY (line, order_id) REFERENCES order_lines (line, order_id));
+             COMMENT ON COLUMN shipments.line IS 'Line shipped';
+             INSERT INTO sales.regions VALUES ('eu'), ('us');
+             INSERT INTO customers VALUES (1, 'eu'), (2, 'us'), (3, NULL);
+             ANALYZE;
+             -- A key into a partitioned table is copied onto each partition's key: listed once all the same.
+             CREATE TABLE events (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+             CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+             CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+             CREATE TABLE event_notes (event_id int, event_at date, FOREIGN KEY (event_id, event_at) REFERENCES events);",
+    )
+    .await;
+    let targets = Targets::new(settings());
+    let schema = targets.schema("pg-fk", &db.spec()).await.unwrap();
+    let table = |name: &str| schema.tables.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name}"));
+    let keys = |name: &str| -> Vec<(Vec<&str>, &str, Vec<&str>)> {
+        table(name)
+            .foreign_keys
+            .iter()
+            .map(|fk| {
+                (
+                    fk.columns.iter().map(String::as_str).collect(),
+                    fk.referenced_table.as_str(),
+                    fk.referenced_columns.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(keys("customers"), vec![(vec!["region"], "sales.regions", vec!["code"])]);
+    assert_eq!(keys("orders"), vec![(vec!["customer_id"], "customers", vec!["id"])]);
+    assert_eq!(keys("order_lines"), vec![(vec!["order_id"], "orders", vec!["id"])]);
+    assert_eq!(keys("shipments"), vec![(vec!["line", "order_id"], "order_lines", vec!["line", "order_id"])]);
+    assert_eq!(keys("event_notes"), vec![(vec!["event_id", "event_at"], "events", vec!["id", "at"])]);
+    assert!(keys("sales.regions").is_empty());
+    // Comments and estimates come with the keys.
+    assert_eq!(table("customers").comment.as_deref(), Some("People who buy"));
+    assert_eq!(table("customers").row_count, Some(3));
+    assert_eq!(table("sales.regions").row_count, Some(2));
+    assert_eq!(table("shipments").columns[2].comment.as_deref(), Some("Line shipped"));
+    // The serialized shape of `GET /connections/{id}/schema`.
+    assert_eq!(
+        serde_json::to_value(&table("shipments").foreign_keys).unwrap(),
+        json!([{"columns": ["line", "order_id"], "referenced_table": "order_lines",
+                "referenced_columns": ["line", "order_id"]}])
+    );
+    drop(targets);
+    db.drop_db().await;
+}

@@ -242,6 +242,46 @@ async fn schema_lists_tables_and_views() {
 }
 
 #[tokio::test]
+async fn schema_lists_foreign_keys_in_column_order() {
+    let (_dir, path) = database(
+        "keys.db",
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES Customers (id));
+         CREATE TABLE order_lines (order_id INTEGER REFERENCES orders, line INTEGER, PRIMARY KEY (line, order_id));
+         -- Two keys, listed as declared; the composite one names no columns: the primary key, in its order.
+         CREATE TABLE shipments (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, line INTEGER NOT NULL,
+             customer_id INTEGER REFERENCES customers (id),
+             FOREIGN KEY (line, order_id) REFERENCES order_lines);
+         -- Keys into a table that does not exist, or naming no columns of a table without a primary key.
+         CREATE TABLE notes (order_id INTEGER REFERENCES missing (id), customer_id INTEGER REFERENCES plain);
+         CREATE TABLE plain (x INTEGER);
+         INSERT INTO customers (name) VALUES ('a'), ('b'), ('c');
+         ANALYZE;",
+    )
+    .await;
+    let targets = Targets::new(settings());
+    let schema = targets.schema("lite-fk", &sqlite_spec(&path)).await.unwrap();
+    let table = |name: &str| schema.tables.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name}"));
+    let keys = |name: &str| -> Vec<(String, String, String)> {
+        table(name)
+            .foreign_keys
+            .iter()
+            .map(|fk| (fk.columns.join(","), fk.referenced_table.clone(), fk.referenced_columns.join(",")))
+            .collect()
+    };
+    let key = |c: &str, t: &str, r: &str| (c.to_owned(), t.to_owned(), r.to_owned());
+    // `Customers` is how the key spells it; the table is listed as `customers`.
+    assert_eq!(keys("orders"), vec![key("customer_id", "customers", "id")]);
+    assert_eq!(keys("order_lines"), vec![key("order_id", "orders", "id")]);
+    assert_eq!(
+        keys("shipments"),
+        vec![key("customer_id", "customers", "id"), key("line,order_id", "order_lines", "line,order_id")]
+    );
+    assert!(keys("notes").is_empty());
+    assert_eq!(table("customers").row_count, Some(3));
+}
+
+#[tokio::test]
 async fn demo_database_is_created_once_and_answers_questions() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested").join("demo.db");
@@ -260,6 +300,26 @@ async fn demo_database_is_created_once_and_answers_questions() {
     assert_eq!(names, vec!["categories", "customers", "employees", "order_items", "orders", "products", "regions"]);
     let orders = schema.tables.iter().find(|t| t.name == "orders").unwrap();
     assert!(orders.row_count.unwrap_or(0) > 3000);
+    // The joins the model needs are declared.
+    let keys: Vec<(&str, &str, &str)> = schema
+        .tables
+        .iter()
+        .flat_map(|t| t.foreign_keys.iter().map(move |fk| (t.name.as_str(), fk)))
+        .map(|(t, fk)| (t, fk.columns[0].as_str(), fk.referenced_table.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("customers", "region_id", "regions"),
+            ("employees", "region_id", "regions"),
+            ("employees", "manager_id", "employees"),
+            ("order_items", "order_id", "orders"),
+            ("order_items", "product_id", "products"),
+            ("orders", "customer_id", "customers"),
+            ("orders", "employee_id", "employees"),
+            ("products", "category_id", "categories"),
+        ]
+    );
 
     let monthly = targets
         .execute(

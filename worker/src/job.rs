@@ -7,6 +7,7 @@
 //! therefore sees one complete, ordered answer, and the conversation holds exactly one copy of it.
 
 use crate::events::EventSink;
+use crate::schemas::Schemas;
 use crate::{chart, prompt};
 use querygpt_bus::BusError;
 use querygpt_common::config::WorkerSettings;
@@ -63,7 +64,8 @@ impl From<LlmError> for Failure {
 pub struct JobContext {
     store: Arc<dyn Store>,
     llm: LlmClient,
-    targets: Targets,
+    targets: Arc<Targets>,
+    schemas: Schemas,
     settings: WorkerSettings,
 }
 
@@ -76,8 +78,14 @@ struct Plan {
 }
 
 impl JobContext {
-    pub fn new(store: Arc<dyn Store>, llm: LlmClient, targets: Targets, settings: WorkerSettings) -> Self {
-        JobContext { store, llm, targets, settings }
+    pub fn new(
+        store: Arc<dyn Store>,
+        llm: LlmClient,
+        targets: Arc<Targets>,
+        schemas: Schemas,
+        settings: WorkerSettings,
+    ) -> Self {
+        JobContext { store, llm, targets, schemas, settings }
     }
 
     /// Answers `job`, publishing every stage to `sink`, and stores the answer before publishing it.
@@ -96,7 +104,7 @@ impl JobContext {
             return self.replay(job, &connection, &spec, stored, sink).await;
         }
 
-        let plan = self.plan(job, &connection, &spec, sink).await?;
+        let plan = self.plan(job, &connection, sink).await?;
         sink.progress(Stage::Executing).await?;
         let output = self.targets.execute(&target_key(&connection), &spec, &plan.sql).await?;
         let chart = chart::suggest(&output.columns, &output.rows);
@@ -123,19 +131,13 @@ impl JobContext {
     }
 
     /// analyzing + generating_sql: schema and history, the LLM call, extraction and validation.
-    async fn plan(
-        &self,
-        job: &QueryJob,
-        connection: &Connection,
-        spec: &TargetSpec,
-        sink: &EventSink,
-    ) -> Result<Plan, Failure> {
+    async fn plan(&self, job: &QueryJob, connection: &Connection, sink: &EventSink) -> Result<Plan, Failure> {
         let model = self
             .store
             .model(job.user_id, job.model_id)
             .await?
             .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the model no longer exists"))?;
-        let schema = self.targets.schema(&target_key(connection), spec).await?;
+        let schema = self.schemas.get(connection, false).await?;
         let rounds = job.context_rounds.map_or(self.settings.context_rounds, |rounds| rounds as usize);
         let history = if job.new_conversation || rounds == 0 {
             Vec::new()
@@ -258,11 +260,12 @@ fn validate(driver: Driver, sql: &str, row_cap: usize) -> Result<String, Failure
 }
 
 /// Pool cache key of a connection's target.
-fn target_key(connection: &Connection) -> String {
+pub(crate) fn target_key(connection: &Connection) -> String {
     connection.id.to_string()
 }
 
-fn target_spec(connection: &Connection) -> TargetSpec {
+/// Where a connection's database is and how to log in.
+pub(crate) fn target_spec(connection: &Connection) -> TargetSpec {
     TargetSpec {
         driver: connection.driver,
         host: connection.host.clone(),

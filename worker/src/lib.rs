@@ -11,5 +11,6 @@ pub mod events;
 pub mod job;
 pub mod prompt;
 mod runner;
+pub mod schemas;
 
 pub use runner::{Worker, WorkerDeps};

@@ -3,8 +3,10 @@
 use crate::cancel::CancelRegistry;
 use crate::events::EventSink;
 use crate::job::{Failure, JobContext};
+use crate::schemas::Schemas;
 use futures::StreamExt;
 use querygpt_bus::{Bus, BusError, JobDelivery};
+use querygpt_cache::SharedCache;
 use querygpt_common::ErrorCode;
 use querygpt_common::config::{JobSettings, WorkerSettings};
 use querygpt_common::messages::ChatEvent;
@@ -29,6 +31,8 @@ pub struct WorkerDeps {
     pub bus: Arc<dyn Bus>,
     pub llm: LlmClient,
     pub targets: Targets,
+    /// Where schemas are kept for every worker (`worker.schema_cache_ttl_secs`).
+    pub cache: Arc<dyn SharedCache>,
     pub settings: WorkerSettings,
     pub jobs: JobSettings,
 }
@@ -53,9 +57,12 @@ enum Outcome {
 
 impl Worker {
     pub fn new(deps: WorkerDeps) -> Arc<Self> {
+        let targets = Arc::new(deps.targets);
+        let ttl = Duration::from_secs(deps.settings.schema_cache_ttl_secs);
+        let schemas = Schemas::new(targets.clone(), deps.cache, ttl);
         Arc::new(Worker {
             concurrency: deps.settings.concurrency,
-            context: JobContext::new(deps.store, deps.llm, deps.targets, deps.settings),
+            context: JobContext::new(deps.store, deps.llm, targets, schemas, deps.settings),
             bus: deps.bus,
             cancels: CancelRegistry::default(),
             jobs: deps.jobs,

@@ -1,0 +1,145 @@
+//! Connection schemas through the shared cache, so that a schema read by one worker serves every worker until its
+//! TTL runs out.
+//!
+//! The entry of a connection is keyed by its id and a fingerprint of the target (driver, host, port, database,
+//! login name): an edited connection looks up another key and never gets the schema of what it pointed at before.
+//! The password is not part of it (a new password reaches the same database), so it never reaches Redis in any
+//! form. The cache only saves time: when it fails, the failure is logged and the catalog is read.
+
+use crate::job::{target_key, target_spec};
+use querygpt_cache::SharedCache;
+use querygpt_store::Connection;
+use querygpt_targets::{DbSchema, TargetError, Targets};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Version of the cached value's layout: bump it when [`DbSchema`] changes, so that workers of different releases
+/// do not read each other's entries.
+const LAYOUT: &str = "v1";
+
+/// Reads schemas from the shared cache or, on a miss, from the target's catalog (and caches them).
+pub struct Schemas {
+    targets: Arc<Targets>,
+    cache: Arc<dyn SharedCache>,
+    ttl: Duration,
+}
+
+impl Schemas {
+    /// Schemas read through `targets` and kept in `cache` for `ttl` (`worker.schema_cache_ttl_secs`); a zero
+    /// `ttl` turns caching off.
+    pub fn new(targets: Arc<Targets>, cache: Arc<dyn SharedCache>, ttl: Duration) -> Self {
+        Schemas { targets, cache, ttl }
+    }
+
+    /// The schema of `connection`'s database: the cached one if a worker read it within the TTL, else the catalog's
+    /// (which is then cached). `refresh` reads the catalog whatever the cache holds and replaces the entry.
+    pub async fn get(&self, connection: &Connection, refresh: bool) -> Result<DbSchema, TargetError> {
+        let caching = !self.ttl.is_zero();
+        let key = cache_key(connection);
+        if caching
+            && !refresh
+            && let Some(schema) = self.cached(&key).await
+        {
+            return Ok(schema);
+        }
+        let schema = self.targets.schema(&target_key(connection), &target_spec(connection)).await?;
+        if caching {
+            self.keep(&key, &schema).await;
+        }
+        Ok(schema)
+    }
+
+    /// The cached schema under `key`; `None` on a miss, and on a failure (logged).
+    async fn cached(&self, key: &str) -> Option<DbSchema> {
+        let bytes = match self.cache.get(key).await {
+            Ok(bytes) => bytes?,
+            Err(e) => {
+                tracing::warn!(error = %e, backend = self.cache.backend(), "schema cache unavailable; reading the catalog");
+                return None;
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(schema) => Some(schema),
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable cached schema; reading the catalog");
+                None
+            }
+        }
+    }
+
+    /// Caches `schema` under `key`; a failure is only logged (the next read goes to the catalog again).
+    async fn keep(&self, key: &str, schema: &DbSchema) {
+        let bytes = serde_json::to_vec(schema).expect("a schema serializes to JSON");
+        if let Err(e) = self.cache.set(key, &bytes, self.ttl).await {
+            tracing::warn!(error = %e, backend = self.cache.backend(), "could not cache a schema");
+        }
+    }
+}
+
+/// `schema:<layout>:<connection id>:<fingerprint>`, the fingerprint being the first 16 bytes of the SHA-256 of the
+/// target's identity as JSON (which keeps the fields apart whatever they contain).
+fn cache_key(connection: &Connection) -> String {
+    let identity = (connection.driver, &connection.host, connection.port, &connection.database, &connection.username);
+    let json = serde_json::to_vec(&identity).expect("plain values serialize to JSON");
+    let digest = Sha256::digest(&json);
+    let fingerprint: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("schema:{LAYOUT}:{}:{fingerprint}", connection.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use querygpt_common::Driver;
+    use querygpt_common::config::SecretString;
+
+    fn connection() -> Connection {
+        Connection {
+            id: uuid::Uuid::from_u128(7),
+            user_id: uuid::Uuid::from_u128(1),
+            name: "sales".into(),
+            driver: Driver::Postgresql,
+            host: Some("db.example".into()),
+            port: Some(5432),
+            username: Some("reader".into()),
+            password: Some(SecretString::new("hunter2")),
+            database: "sales".into(),
+            is_default: false,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_key_follows_the_target_but_not_the_password_or_the_name() {
+        let base = connection();
+        let key = cache_key(&base);
+        assert!(key.starts_with("schema:v1:00000000-0000-0000-0000-000000000007:"), "{key}");
+        assert!(!key.contains("hunter2") && !key.contains("reader") && !key.contains("db.example"), "{key}");
+        let edits: [fn(&mut Connection); 6] = [
+            |c| c.driver = Driver::Mysql,
+            |c| c.host = Some("db2.example".into()),
+            |c| c.port = None,
+            |c| c.database = "sales2".into(),
+            |c| c.username = None,
+            |c| c.id = uuid::Uuid::from_u128(8),
+        ];
+        for edit in edits {
+            let mut edited = base.clone();
+            edit(&mut edited);
+            assert_ne!(cache_key(&edited), key, "{edited:?}");
+        }
+        // Fields cannot run into each other: host `a` + database `bc` is not host `ab` + database `c`.
+        let mut ab = base.clone();
+        (ab.host, ab.database) = (Some("ab".into()), "c".into());
+        let mut a = base.clone();
+        (a.host, a.database) = (Some("a".into()), "bc".into());
+        assert_ne!(cache_key(&ab), cache_key(&a));
+        let unchanged = Connection {
+            name: "renamed".into(),
+            password: Some(SecretString::new("new password")),
+            is_default: true,
+            ..base.clone()
+        };
+        assert_eq!(cache_key(&unchanged), key);
+    }
+}
