@@ -1,10 +1,12 @@
 //! The in-process backend of the embedded mode: API and worker in one process, no NATS server.
 
-use crate::{Bus, BusError, DUPLICATE_WINDOW, JobAcker, JobDelivery};
+mod requests;
+
+use crate::{Bus, BusError, DUPLICATE_WINDOW, JobAcker, JobDelivery, WorkerRequestDelivery};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use querygpt_common::messages::{CancelRequest, JobEvent, QueryJob};
+use querygpt_common::messages::{CancelRequest, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use querygpt_common::subjects::Subjects;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,7 +41,7 @@ impl Default for InProcessOptions {
 ///
 /// Limits, by design:
 /// - One process only: nothing crosses a process boundary, so another process (API node or worker) would see none
-///   of these jobs, events or cancellations.
+///   of these jobs, events, cancellations or worker requests.
 /// - Not durable: queued jobs live in memory and are lost when the process exits or crashes.
 /// - No ack wait: a job is redelivered when its delivery is dropped without being settled (the worker task panicked
 ///   or gave it up), not after a timeout, so `in_progress` is a no-op.
@@ -64,6 +66,7 @@ struct Shared {
     /// Event subscribers by API node id.
     events: Mutex<HashMap<String, Vec<mpsc::Sender<JobEvent>>>>,
     cancels: broadcast::Sender<CancelRequest>,
+    requests: requests::Listeners,
 }
 
 impl InProcessBus {
@@ -84,6 +87,7 @@ impl InProcessBus {
                 recent: Mutex::new(RecentIds::default()),
                 events: Mutex::new(HashMap::new()),
                 cancels,
+                requests: requests::Listeners::default(),
             }),
         }
     }
@@ -230,7 +234,7 @@ impl Bus for InProcessBus {
             .jobs_tx
             .send(Queued { job: job.clone(), attempt: 1 })
             .await
-            .map_err(|_| BusError::Unavailable("the in-process job queue is closed".into()))
+            .map_err(|_| BusError::Unavailable { context: "the in-process job queue is closed".into(), source: None })
     }
 
     /// Jobs are taken from the shared queue one at a time as the stream is polled, so nothing is buffered and
@@ -302,6 +306,14 @@ impl Bus for InProcessBus {
 
     fn events_subject(&self, node_id: &str, job_id: Uuid) -> String {
         self.shared.subjects.job_events(node_id, job_id)
+    }
+
+    async fn request_worker(&self, request: &WorkerRequest, timeout: Duration) -> Result<WorkerReply, BusError> {
+        self.shared.requests.request(request, timeout).await
+    }
+
+    async fn worker_requests(&self) -> Result<BoxStream<'static, WorkerRequestDelivery>, BusError> {
+        Ok(self.shared.requests.listen())
     }
 
     async fn flush(&self) -> Result<(), BusError> {

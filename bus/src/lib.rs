@@ -5,6 +5,8 @@
 //!   answer is stored and published; a worker that dies lets the job be redelivered after the ack wait.
 //! - Events are fire-and-forget messages addressed to the API node that holds the job's SSE stream.
 //! - Cancellations are broadcast to every node.
+//! - Worker requests (model and connection tests, schemas) go to exactly one listening worker, which answers the
+//!   waiting API node directly; with no worker listening the API node knows at once.
 
 mod in_process;
 mod nats;
@@ -17,21 +19,61 @@ pub use nats::{
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use querygpt_common::messages::{CancelRequest, JobEvent, QueryJob};
+use querygpt_common::messages::{CancelRequest, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use std::time::Duration;
 
 /// Window in which a second submission of the same job id is dropped (`Bus::submit_job`).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
-/// Errors of the bus.
+/// What caused a bus failure: kept as the error's `source()`, so logs show it and callers can look into it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of the bus. `Display` names the failure; its cause, when there is one, is the `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("cannot reach the message bus: {0}")]
-    Unavailable(String),
-    #[error("the job queue did not accept the job: {0}")]
-    Rejected(String),
-    #[error("bus error: {0}")]
-    Other(String),
+    /// The bus cannot be reached, or it did not confirm an operation.
+    #[error("cannot reach the message bus: {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The job queue refused a job.
+    #[error("the job queue did not accept the job: {context}")]
+    Rejected {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// No worker listens for requests (known at once, not after a timeout).
+    #[error("no worker is listening for requests")]
+    NoResponders,
+    /// A worker had the request, but no reply came within the time given.
+    #[error("no worker answered within {0:?}")]
+    TimedOut(Duration),
+    #[error("bus error: {context}")]
+    Other {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl BusError {
+    /// [`BusError::Unavailable`] because of `source` (an error, or a text when the cause is not an error value).
+    pub fn unavailable(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        BusError::Unavailable { context: context.into(), source: Some(source.into()) }
+    }
+
+    /// [`BusError::Rejected`] because of `source`.
+    pub fn rejected(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        BusError::Rejected { context: context.into(), source: Some(source.into()) }
+    }
+
+    /// [`BusError::Other`] because of `source`.
+    pub fn other(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        BusError::Other { context: context.into(), source: Some(source.into()) }
+    }
 }
 
 /// Acknowledgement handle of one delivered job.
@@ -53,6 +95,19 @@ pub struct JobDelivery {
     /// 1 for the first delivery, 2 after one redelivery, ...
     pub attempt: u64,
     pub acker: Box<dyn JobAcker>,
+}
+
+/// Sends the reply to one [`WorkerRequest`]. Dropping it without replying leaves the requester waiting until its
+/// timeout, on every backend.
+#[async_trait]
+pub trait Replier: Send + Sync {
+    async fn reply(self: Box<Self>, reply: &WorkerReply) -> Result<(), BusError>;
+}
+
+/// A request handed to a worker, with the way back to the API node that waits for it.
+pub struct WorkerRequestDelivery {
+    pub request: WorkerRequest,
+    pub replier: Box<dyn Replier>,
 }
 
 /// The bus. Cheap to share behind an `Arc`.
@@ -80,6 +135,15 @@ pub trait Bus: Send + Sync + 'static {
 
     /// The subject to put in a job's `events_subject` for API node `node_id`.
     fn events_subject(&self, node_id: &str, job_id: uuid::Uuid) -> String;
+
+    /// Sends `request` to one worker and waits up to `timeout` for its reply. `BusError::NoResponders` at once when
+    /// no worker listens; `BusError::TimedOut` when none answered in time.
+    async fn request_worker(&self, request: &WorkerRequest, timeout: Duration) -> Result<WorkerReply, BusError>;
+
+    /// Requests for this worker; each request goes to exactly one of the workers listening. Listening starts before
+    /// this returns; dropping the stream stops it. Malformed requests are logged and dropped (answered with a
+    /// `Failed` reply when the requester can be told).
+    async fn worker_requests(&self) -> Result<BoxStream<'static, WorkerRequestDelivery>, BusError>;
 
     /// Flushes what this node published (graceful shutdown).
     async fn flush(&self) -> Result<(), BusError>;

@@ -1,6 +1,9 @@
-//! The NATS JetStream backend: durable jobs on a work-queue stream, core NATS for events and cancellations.
+//! The NATS JetStream backend: durable jobs on a work-queue stream, core NATS for events, cancellations and worker
+//! requests.
 
-use crate::{Bus, BusError, DUPLICATE_WINDOW, JobAcker, JobDelivery};
+mod requests;
+
+use crate::{BoxError, Bus, BusError, DUPLICATE_WINDOW, JobAcker, JobDelivery, WorkerRequestDelivery};
 use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
@@ -13,7 +16,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use querygpt_common::messages::{BusMessage, CancelRequest, JobEvent, QueryJob};
+use querygpt_common::error_chain;
+use querygpt_common::messages::{BusMessage, CancelRequest, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use querygpt_common::subjects::Subjects;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +74,8 @@ pub fn dead_letter_stream(subjects: &Subjects) -> String {
 ///   [`DEAD_LETTER_MAX_AGE`], each with a [`DEAD_REASON_HEADER`]. Jobs land there when unreadable, when a worker
 ///   dead-letters them, and when they exhaust `max_deliver` (a job stream watches the server's advisories).
 /// - Events and cancellations are core NATS messages: fire-and-forget, dropped for a subscriber that falls behind.
+/// - Worker requests are core NATS request/reply on `subjects.worker_requests()`; workers subscribe in the queue
+///   group `workers`, so each request reaches one of them.
 #[derive(Clone)]
 pub struct NatsBus {
     inner: Arc<Inner>,
@@ -103,7 +109,7 @@ impl NatsBus {
     /// Confirms that the server has processed everything this connection sent before (a subscription in
     /// particular): the server handles one connection's messages in order, so the PONG of a flush proves it.
     async fn round_trip(&self) -> Result<(), BusError> {
-        self.inner.client.flush().await.map_err(|err| BusError::Unavailable(err.to_string()))
+        self.inner.client.flush().await.map_err(|err| BusError::unavailable("the server did not confirm a flush", err))
     }
 }
 
@@ -130,7 +136,7 @@ async fn connect_with_retry(url: &str, subjects: &Subjects) -> Result<async_nats
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
-            Err(err) => return Err(BusError::Unavailable(format!("cannot connect to NATS at {url}: {err}"))),
+            Err(err) => return Err(BusError::unavailable(format!("cannot connect to NATS at {url}"), err)),
         }
     }
 }
@@ -183,23 +189,23 @@ async fn ensure_stream(
                 }
                 info!(stream = name, "updating the stream configuration");
                 match js.update_stream(&wanted).await {
-                    Ok(_) => js.get_stream(name).await.map_err(|err| err.to_string()),
-                    Err(err) => Err(format!("cannot update stream {name} (some settings cannot change): {err}")),
+                    Ok(_) => js.get_stream(name).await.map_err(BoxError::from),
+                    Err(err) => Err(format!("cannot update it (some settings cannot change): {err}").into()),
                 }
             }
             Err(err) if is_not_found(&err) => {
                 let mut config = stream::Config { name: name.to_owned(), ..Default::default() };
                 apply(&mut config);
                 info!(stream = name, "creating the stream");
-                js.create_stream(config).await.map_err(|err| err.to_string())
+                js.create_stream(config).await.map_err(BoxError::from)
             }
-            Err(err) => Err(err.to_string()),
+            Err(err) => Err(err.into()),
         };
         attempts_left -= 1;
         match result {
             Ok(stream) => return Ok(stream),
             Err(err) if attempts_left > 0 => debug!(stream = name, error = %err, "stream setup failed; retrying"),
-            Err(err) => return Err(BusError::Unavailable(format!("cannot set up stream {name}: {err}"))),
+            Err(err) => return Err(BusError::unavailable(format!("cannot set up stream {name}"), err)),
         }
     }
 }
@@ -224,12 +230,12 @@ async fn ensure_consumer(stream: &stream::Stream, options: NatsJobOptions) -> Re
     let existing = match stream.consumer_info(WORKERS_CONSUMER).await {
         Ok(info) => Some(info.config),
         Err(err) if matches!(err.kind(), jetstream::context::ConsumerInfoErrorKind::NotFound) => None,
-        Err(err) => return Err(BusError::Unavailable(format!("cannot read consumer {WORKERS_CONSUMER}: {err}"))),
+        Err(err) => return Err(BusError::unavailable(format!("cannot read consumer {WORKERS_CONSUMER}"), err)),
     };
     let current = match existing {
         Some(config) => {
             let current = <pull::Config as jetstream::consumer::FromConsumer>::try_from_consumer_config(config)
-                .map_err(|err| BusError::Other(format!("consumer {WORKERS_CONSUMER} is not a pull consumer: {err}")))?;
+                .map_err(|err| BusError::other(format!("consumer {WORKERS_CONSUMER} is not a pull consumer"), err))?;
             Some(current)
         }
         None => None,
@@ -237,16 +243,20 @@ async fn ensure_consumer(stream: &stream::Stream, options: NatsJobOptions) -> Re
     let mut wanted = current.clone().unwrap_or_default();
     apply_consumer_options(&mut wanted, options);
     if current.as_ref() == Some(&wanted) {
-        return stream.get_consumer(WORKERS_CONSUMER).await.map_err(|err| BusError::Unavailable(err.to_string()));
+        return stream.get_consumer(WORKERS_CONSUMER).await.map_err(consumer_unavailable);
     }
     match stream.create_consumer(wanted).await {
         Ok(consumer) => Ok(consumer),
         Err(err) if current.is_some() => {
             warn!(error = %err, "the server refused to update the job consumer; using it as it is");
-            stream.get_consumer(WORKERS_CONSUMER).await.map_err(|err| BusError::Unavailable(err.to_string()))
+            stream.get_consumer(WORKERS_CONSUMER).await.map_err(consumer_unavailable)
         }
-        Err(err) => Err(BusError::Unavailable(format!("cannot create consumer {WORKERS_CONSUMER}: {err}"))),
+        Err(err) => Err(BusError::unavailable(format!("cannot create consumer {WORKERS_CONSUMER}"), err)),
     }
+}
+
+fn consumer_unavailable(err: BoxError) -> BusError {
+    BusError::unavailable(format!("cannot get consumer {WORKERS_CONSUMER}"), err)
 }
 
 impl Inner {
@@ -282,7 +292,10 @@ impl Inner {
             Err(_) => (None, None),
         };
         self.publish_dead_copy(message.payload.clone(), reason, sequence, deliveries).await?;
-        message.double_ack_with(AckKind::Term).await.map_err(|err| BusError::Unavailable(err.to_string()))
+        message
+            .double_ack_with(AckKind::Term)
+            .await
+            .map_err(|err| BusError::unavailable("termination not confirmed", err))
     }
 
     /// Turns a pulled message into a delivery, or dead-letters it when it cannot be read.
@@ -303,7 +316,7 @@ impl Inner {
                 warn!(%reason, "dead-lettering a job this worker cannot read");
                 if let Err(err) = self.dead_letter_message(&message, &reason).await {
                     // Left unacked, it comes back after the ack wait and the dead-lettering is tried again.
-                    error!(error = %err, "cannot dead-letter an unreadable job");
+                    error!(error = error_chain(&err), "cannot dead-letter an unreadable job");
                 }
                 None
             }
@@ -318,11 +331,11 @@ impl Inner {
             .jetstream
             .get_stream_no_info(self.subjects.jobs_stream())
             .await
-            .map_err(|err| BusError::Unavailable(err.to_string()))?;
+            .map_err(|err| BusError::unavailable("cannot open the jobs stream", err))?;
         let message = match stream.get_raw_message(sequence).await {
             Ok(message) => message,
             Err(err) if matches!(err.kind(), jetstream::stream::RawMessageErrorKind::NoMessageFound) => return Ok(()),
-            Err(err) => return Err(BusError::Unavailable(err.to_string())),
+            Err(err) => return Err(BusError::unavailable(format!("cannot read job {sequence}"), err)),
         };
         let reason = match deliveries {
             Some(n) => format!("delivered {n} times without being acknowledged"),
@@ -353,7 +366,7 @@ async fn watch_exhausted(bus: Arc<Inner>, mut advisories: async_nats::Subscriber
         };
         let deliveries = advisory.get("deliveries").and_then(serde_json::Value::as_i64);
         if let Err(err) = bus.bury_exhausted(sequence, deliveries).await {
-            error!(sequence, error = %err, "cannot move an exhausted job to the dead-letter stream");
+            error!(sequence, error = error_chain(&err), "cannot move an exhausted job to the dead-letter stream");
         }
     }
 }
@@ -393,7 +406,7 @@ impl Puller {
             .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await
-            .map_err(|err| BusError::Unavailable(format!("cannot pull jobs: {err}")))
+            .map_err(|err| BusError::unavailable("cannot pull jobs", err))
     }
 
     /// Waits for the next readable job. Never gives up: pull failures are logged and the pull is reopened (after
@@ -434,11 +447,11 @@ impl Puller {
         let bus = &self.bus;
         match ensure_jobs_topology(&bus.jetstream, &bus.subjects, bus.options).await {
             Ok(consumer) => self.consumer = consumer,
-            Err(err) => warn!(error = %err, "cannot check the job consumer; reusing it"),
+            Err(err) => warn!(error = error_chain(&err), "cannot check the job consumer; reusing it"),
         }
         match Self::open(&self.consumer, self.batch).await {
             Ok(messages) => self.messages = Some(messages),
-            Err(err) => warn!(error = %err, "cannot reopen the job pull; retrying"),
+            Err(err) => warn!(error = error_chain(&err), "cannot reopen the job pull; retrying"),
         }
     }
 }
@@ -473,15 +486,18 @@ struct NatsAcker {
 #[async_trait]
 impl JobAcker for NatsAcker {
     async fn ack(&self) -> Result<(), BusError> {
-        self.message.double_ack().await.map_err(|err| BusError::Unavailable(format!("ack not confirmed: {err}")))
+        self.message.double_ack().await.map_err(|err| BusError::unavailable("ack not confirmed", err))
     }
 
     async fn in_progress(&self) -> Result<(), BusError> {
-        self.message.ack_with(AckKind::Progress).await.map_err(|err| BusError::Unavailable(err.to_string()))
+        self.message.ack_with(AckKind::Progress).await.map_err(|err| BusError::unavailable("cannot send progress", err))
     }
 
     async fn retry_later(&self, delay: Duration) -> Result<(), BusError> {
-        self.message.ack_with(AckKind::Nak(Some(delay))).await.map_err(|err| BusError::Unavailable(err.to_string()))
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|err| BusError::unavailable("cannot give the job back", err))
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<(), BusError> {
@@ -494,8 +510,8 @@ fn publish_error(err: PublishError) -> BusError {
         PublishErrorKind::TimedOut
         | PublishErrorKind::BrokenPipe
         | PublishErrorKind::MaxAckPending
-        | PublishErrorKind::StreamNotFound => BusError::Unavailable(err.to_string()),
-        _ => BusError::Rejected(err.to_string()),
+        | PublishErrorKind::StreamNotFound => BusError::unavailable("publish not confirmed", err),
+        _ => BusError::rejected("publish refused", err),
     }
 }
 
@@ -510,6 +526,10 @@ fn header_safe(text: &str) -> String {
         value.truncate(end);
     }
     value
+}
+
+fn subscribe_failed(what: &str, err: async_nats::SubscribeError) -> BusError {
+    BusError::unavailable(format!("cannot subscribe to {what}"), err)
 }
 
 /// Decodes a core subscription, dropping (with a warning) what this node cannot read.
@@ -549,7 +569,7 @@ impl Bus for NatsBus {
         let advisory_subject =
             format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{WORKERS_CONSUMER}", bus.subjects.jobs_stream());
         let advisories =
-            bus.client.subscribe(advisory_subject).await.map_err(|err| BusError::Unavailable(err.to_string()))?;
+            bus.client.subscribe(advisory_subject).await.map_err(|err| subscribe_failed("advisories", err))?;
         let batch = batch_for_prefetch(prefetch);
         let messages = Puller::open(&bus.consumer, batch).await?;
         let watcher = AbortOnDrop(tokio::spawn(watch_exhausted(Arc::clone(&bus), advisories)));
@@ -573,13 +593,12 @@ impl Bus for NatsBus {
             .client
             .publish(subject.to_owned(), event.encode().into())
             .await
-            .map_err(|err| BusError::Unavailable(err.to_string()))
+            .map_err(|err| BusError::unavailable("cannot publish an event", err))
     }
 
     async fn subscribe_events(&self, node_id: &str) -> Result<BoxStream<'static, JobEvent>, BusError> {
         let subject = self.inner.subjects.node_events(node_id);
-        let subscriber =
-            self.inner.client.subscribe(subject).await.map_err(|err| BusError::Unavailable(err.to_string()))?;
+        let subscriber = self.inner.client.subscribe(subject).await.map_err(|err| subscribe_failed("events", err))?;
         self.round_trip().await?;
         Ok(decoded(subscriber, "event"))
     }
@@ -589,7 +608,7 @@ impl Bus for NatsBus {
             .client
             .publish(self.inner.subjects.cancel(), cancel.encode().into())
             .await
-            .map_err(|err| BusError::Unavailable(err.to_string()))
+            .map_err(|err| BusError::unavailable("cannot publish a cancellation", err))
     }
 
     async fn subscribe_cancels(&self) -> Result<BoxStream<'static, CancelRequest>, BusError> {
@@ -598,7 +617,7 @@ impl Bus for NatsBus {
             .client
             .subscribe(self.inner.subjects.cancel())
             .await
-            .map_err(|err| BusError::Unavailable(err.to_string()))?;
+            .map_err(|err| subscribe_failed("cancellations", err))?;
         self.round_trip().await?;
         Ok(decoded(subscriber, "cancellation"))
     }
@@ -607,8 +626,16 @@ impl Bus for NatsBus {
         self.inner.subjects.job_events(node_id, job_id)
     }
 
+    async fn request_worker(&self, request: &WorkerRequest, timeout: Duration) -> Result<WorkerReply, BusError> {
+        self.send_worker_request(request, timeout).await
+    }
+
+    async fn worker_requests(&self) -> Result<BoxStream<'static, WorkerRequestDelivery>, BusError> {
+        self.listen_for_worker_requests().await
+    }
+
     async fn flush(&self) -> Result<(), BusError> {
-        self.inner.client.flush().await.map_err(|err| BusError::Unavailable(err.to_string()))
+        self.round_trip().await
     }
 }
 

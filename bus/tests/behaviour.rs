@@ -1,20 +1,23 @@
 //! Behaviour of the bus. The shared cases run against both backends: NATS JetStream at `QUERYGPT_TEST_NATS_URL`
 //! (a fresh subject prefix, hence fresh streams, per test) and the in-process bus. Cases that depend on the ack wait
-//! or on raw bytes on the jobs subject only exist on NATS.
+//! or on raw bytes on the jobs or request subjects only exist on NATS.
 
 use async_nats::jetstream;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use querygpt_bus::{
-    Bus, DEAD_REASON_HEADER, InProcessBus, JobDelivery, NatsBus, NatsJobOptions, WORKERS_CONSUMER, dead_letter_stream,
+    Bus, BusError, DEAD_REASON_HEADER, InProcessBus, JobDelivery, NatsBus, NatsJobOptions, WORKERS_CONSUMER,
+    dead_letter_stream,
 };
-use querygpt_common::Language;
 use querygpt_common::messages::{
-    BusMessage, CancelReason, CancelRequest, ChatEvent, JobEvent, MESSAGE_VERSION, QueryJob, Question, Stage,
+    BusMessage, CancelReason, CancelRequest, ChatEvent, ConnectionTestReport, JobEvent, MESSAGE_VERSION, QueryJob,
+    Question, Stage, WorkerOutcome, WorkerReply, WorkerRequest, WorkerTask,
 };
 use querygpt_common::subjects::Subjects;
+use querygpt_common::{ErrorCode, Language};
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -25,6 +28,8 @@ const SHORT_ACK_WAIT: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(10);
 /// How long a test watches for something that must not arrive.
 const QUIET: Duration = Duration::from_millis(600);
+/// What "at once" means for a request nobody listens to (a round trip to the server, no timeout).
+const AT_ONCE: Duration = Duration::from_millis(500);
 
 fn nats_url() -> String {
     std::env::var("QUERYGPT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -327,6 +332,102 @@ async fn job_survives_a_worker_dropping_it_unacked(h: &Harness) {
     h.assert_jobs_stream_empty().await;
 }
 
+fn worker_request() -> WorkerRequest {
+    WorkerRequest::new(Uuid::new_v4(), WorkerTask::TestConnection { connection_id: Uuid::new_v4() })
+}
+
+/// The reply of the listener `name` to `request`: its name as the version, the request's connection id as the
+/// error, so a reply shows who answered what.
+fn echo(name: &str, request: &WorkerRequest) -> WorkerReply {
+    let WorkerTask::TestConnection { connection_id } = request.task else {
+        panic!("unexpected task {:?}", request.task);
+    };
+    WorkerReply::new(WorkerOutcome::ConnectionTested(ConnectionTestReport {
+        connected: true,
+        latency_ms: 1,
+        version: Some(name.to_owned()),
+        tables_count: None,
+        warnings: Vec::new(),
+        error: Some(connection_id.to_string()),
+    }))
+}
+
+/// Answers every request `bus` receives with [`echo`]; the counter says how many it answered.
+async fn serve_echo(bus: &Arc<dyn Bus>, name: &'static str) -> Arc<AtomicUsize> {
+    let mut requests = bus.worker_requests().await.unwrap();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        while let Some(delivery) = requests.next().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            delivery.replier.reply(&echo(name, &delivery.request)).await.unwrap();
+        }
+    });
+    answered
+}
+
+async fn worker_request_is_answered(h: &Harness) {
+    let api = h.node().await;
+    let worker = h.node().await;
+    serve_echo(&worker, "w").await;
+    let request = worker_request();
+    assert_eq!(api.request_worker(&request, PATIENCE).await.unwrap(), echo("w", &request));
+}
+
+async fn worker_request_without_a_listener_fails_at_once(h: &Harness) {
+    let api = h.node().await;
+    let worker = h.node().await;
+    let started = Instant::now();
+    let result = api.request_worker(&worker_request(), PATIENCE).await;
+    assert!(matches!(result, Err(BusError::NoResponders)), "{result:?}");
+    assert!(started.elapsed() < AT_ONCE, "NoResponders after {:?}", started.elapsed());
+
+    // The only listener goes away.
+    drop(worker.worker_requests().await.unwrap());
+    worker.flush().await.unwrap();
+    let started = Instant::now();
+    let result = api.request_worker(&worker_request(), PATIENCE).await;
+    assert!(matches!(result, Err(BusError::NoResponders)), "{result:?}");
+    assert!(started.elapsed() < AT_ONCE, "NoResponders after {:?}", started.elapsed());
+}
+
+async fn worker_request_nobody_answers_times_out(h: &Harness) {
+    let api = h.node().await;
+    let worker = h.node().await;
+    let mut requests = worker.worker_requests().await.unwrap();
+    let (request, timeout) = (worker_request(), Duration::from_millis(500));
+    let started = Instant::now();
+    let (result, held) = tokio::join!(api.request_worker(&request, timeout), expect_next(&mut requests, "request"));
+    let elapsed = started.elapsed();
+    assert!(matches!(result, Err(BusError::TimedOut(after)) if after == timeout), "{result:?}");
+    assert!(elapsed >= timeout - Duration::from_millis(50), "timed out early, after {elapsed:?}");
+    assert!(elapsed < timeout + Duration::from_secs(1), "timed out late, after {elapsed:?}");
+    // A reply after the requester gave up goes nowhere, harmlessly.
+    held.replier.reply(&echo("late", &held.request)).await.unwrap();
+}
+
+async fn each_worker_request_goes_to_one_of_two_listeners(h: &Harness) {
+    let api = h.node().await;
+    let a = h.node().await;
+    let b = h.node().await;
+    let answered_by_a = serve_echo(&a, "a").await;
+    let answered_by_b = serve_echo(&b, "b").await;
+
+    let requests: Vec<WorkerRequest> = (0..20).map(|_| worker_request()).collect();
+    let replies = futures::future::join_all(requests.iter().map(|r| api.request_worker(r, PATIENCE))).await;
+    for (request, reply) in requests.iter().zip(replies) {
+        let reply = reply.unwrap();
+        let WorkerOutcome::ConnectionTested(report) = &reply.outcome else { panic!("unexpected reply {reply:?}") };
+        let name = report.version.clone().expect("the listener's name");
+        assert_eq!(reply, echo(&name, request), "a reply to another request");
+    }
+    // Late duplicates would show in the counts.
+    tokio::time::sleep(QUIET).await;
+    let (by_a, by_b) = (answered_by_a.load(Ordering::SeqCst), answered_by_b.load(Ordering::SeqCst));
+    assert_eq!(by_a + by_b, requests.len(), "a: {by_a}, b: {by_b}");
+    assert!(by_a > 0 && by_b > 0, "one listener got everything (a: {by_a}, b: {by_b})");
+}
+
 macro_rules! on_both_backends {
     ($($case:ident($ack_wait:expr)),* $(,)?) => {
         mod nats {
@@ -358,6 +459,10 @@ on_both_backends!(
     events_reach_only_the_addressed_node(LONG_ACK_WAIT),
     cancels_reach_every_subscriber(LONG_ACK_WAIT),
     job_survives_a_worker_dropping_it_unacked(SHORT_ACK_WAIT),
+    worker_request_is_answered(LONG_ACK_WAIT),
+    worker_request_without_a_listener_fails_at_once(LONG_ACK_WAIT),
+    worker_request_nobody_answers_times_out(LONG_ACK_WAIT),
+    each_worker_request_goes_to_one_of_two_listeners(LONG_ACK_WAIT),
 );
 
 // ---- NATS only: the ack wait, raw bytes on the jobs subject, the server-side topology ----
@@ -502,4 +607,37 @@ async fn nats_reconnecting_with_new_options_updates_the_consumer() {
     let config = stream.cached_info().config.clone();
     assert_eq!(config.retention, jetstream::stream::RetentionPolicy::WorkQueue);
     assert_eq!(config.duplicate_window, querygpt_bus::DUPLICATE_WINDOW);
+}
+
+#[tokio::test]
+async fn nats_unreadable_worker_requests_are_refused_not_yielded() {
+    let h = Harness::nats(options(LONG_ACK_WAIT));
+    let worker = h.node().await;
+    let mut requests = worker.worker_requests().await.unwrap();
+    // The stream answers unreadable requests while it is polled, as a worker does all the time.
+    let yielded = Arc::new(AtomicUsize::new(0));
+    let count = yielded.clone();
+    tokio::spawn(async move {
+        while requests.next().await.is_some() {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let client = h.jetstream().await.unwrap().client();
+
+    let mut from_the_future = serde_json::to_value(worker_request()).unwrap();
+    from_the_future["v"] = (MESSAGE_VERSION + 1).into();
+    for payload in [bytes::Bytes::from_static(b"{\"task\": 42"), serde_json::to_vec(&from_the_future).unwrap().into()] {
+        let answer = client.request(h.subjects.worker_requests(), payload).await.unwrap();
+        let reply = WorkerReply::decode(&answer.payload).unwrap();
+        assert!(
+            matches!(&reply.outcome, WorkerOutcome::Failed { code: ErrorCode::InternalError, message }
+                if message.contains("cannot read")),
+            "{reply:?}"
+        );
+    }
+    // Nobody waits for a request without a reply subject: it is dropped.
+    client.publish(h.subjects.worker_requests(), worker_request().encode().into()).await.unwrap();
+    client.flush().await.unwrap();
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(yielded.load(Ordering::SeqCst), 0, "a request was yielded");
 }

@@ -3,8 +3,12 @@
 //!
 //! Flow: an API node publishes a [`QueryJob`] (durable), a worker answers with [`JobEvent`]s on the job's
 //! `events_subject`, and anyone may publish a [`CancelRequest`] that stops the job wherever it runs.
+//!
+//! Requests that need a worker at once (model test, connection test, schema) are a [`WorkerRequest`] answered by
+//! one [`WorkerReply`]. They carry ids only: the worker loads the row, secrets included, from the store.
 
 use crate::prompts::PromptSet;
+use crate::schema::DbSchema;
 use crate::{ErrorCode, Language};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -306,6 +310,147 @@ impl CancelRequest {
     }
 }
 
+/// A request an API node sends to one worker and waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    #[serde(default = "current_version")]
+    pub v: u16,
+    /// The rows the task names are looked up for this user only.
+    pub user_id: Uuid,
+    pub task: WorkerTask,
+}
+
+impl BusMessage for WorkerRequest {
+    fn version(&self) -> u16 {
+        self.v
+    }
+}
+
+impl WorkerRequest {
+    pub fn new(user_id: Uuid, task: WorkerTask) -> Self {
+        WorkerRequest { v: MESSAGE_VERSION, user_id, task }
+    }
+}
+
+/// What a [`WorkerRequest`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorkerTask {
+    /// One round trip to the model (`POST /models/{id}/test`).
+    TestModel { model_id: Uuid },
+    /// Connect to the database and describe the server (`POST /connections/{id}/test`).
+    TestConnection { connection_id: Uuid },
+    /// The database's tables (`GET /connections/{id}/schema`); `refresh` reads the catalog again instead of
+    /// reusing a cached copy.
+    Schema { connection_id: Uuid, refresh: bool },
+}
+
+/// A worker's answer to a [`WorkerRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerReply {
+    #[serde(default = "current_version")]
+    pub v: u16,
+    pub outcome: WorkerOutcome,
+}
+
+impl BusMessage for WorkerReply {
+    fn version(&self) -> u16 {
+        self.v
+    }
+}
+
+impl WorkerReply {
+    pub fn new(outcome: WorkerOutcome) -> Self {
+        WorkerReply { v: MESSAGE_VERSION, outcome }
+    }
+
+    /// A reply saying the task could not run.
+    pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
+        WorkerReply::new(WorkerOutcome::Failed { code, message: message.into() })
+    }
+}
+
+/// The result of a [`WorkerTask`]. A test that reached the model or the database and failed there is a report
+/// (`ok: false`, `connected: false`), not `Failed`: the test itself ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorkerOutcome {
+    ModelTested(ModelTestReport),
+    ConnectionTested(ConnectionTestReport),
+    Schema(DbSchema),
+    /// The task could not run: e.g. NOT_FOUND (the row was deleted meanwhile), INTERNAL_ERROR.
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// What one round trip to a model showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelTestReport {
+    /// The model answered with some text.
+    pub ok: bool,
+    /// Time of the round trip, failed or not.
+    pub latency_ms: u64,
+    /// The model's reply text, cut to about 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ProviderFailure>,
+}
+
+/// Why a model test failed, as far as the provider let us see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderFailure {
+    pub kind: ProviderFailureKind,
+    /// HTTP status when the provider answered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// What went wrong, with the provider's own message; never the API key.
+    pub message: String,
+}
+
+/// Classes of model-test failures, each pointing the user at a different fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderFailureKind {
+    /// HTTP 401 or 403: the API key is wrong or lacks access.
+    Unauthorized,
+    /// HTTP 404: no such model (or a wrong base URL).
+    ModelNotFound,
+    /// HTTP 429.
+    RateLimited,
+    /// No answer within the test's time limit.
+    Timeout,
+    /// Connection refused, DNS or TLS failure, or a base URL that cannot be used.
+    Unreachable,
+    /// The network policy refuses the endpoint's address (the SSRF guard).
+    Blocked,
+    /// Any other HTTP error status.
+    ProviderError,
+    /// The answer was not the expected protocol, or it was empty.
+    InvalidReply,
+}
+
+/// What connecting to a database showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionTestReport {
+    pub connected: bool,
+    /// Time of the test, failed or not.
+    pub latency_ms: u64,
+    /// Product and version, e.g. `PostgreSQL 15.20`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables_count: Option<usize>,
+    /// Layer-2 warnings: what the login can do beyond reading (superuser, write or file privileges).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Why it failed, passwords redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +494,56 @@ mod tests {
         assert!(!other.matches(&job));
         let later_job = QueryJob { accepted_at: mine.issued_at + chrono::Duration::seconds(1), ..job };
         assert!(!mine.matches(&later_job), "a question asked after the stop must run");
+    }
+
+    #[test]
+    fn worker_messages_round_trip_with_their_tags() {
+        let request =
+            WorkerRequest::new(Uuid::new_v4(), WorkerTask::Schema { connection_id: Uuid::new_v4(), refresh: true });
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(json["task"]["kind"], "schema");
+        assert_eq!(json["task"]["refresh"], true);
+        assert_eq!(WorkerRequest::decode(&request.encode()).unwrap(), request);
+
+        let replies = [
+            WorkerReply::new(WorkerOutcome::ModelTested(ModelTestReport {
+                ok: false,
+                latency_ms: 12,
+                reply: None,
+                error: Some(ProviderFailure {
+                    kind: ProviderFailureKind::ModelNotFound,
+                    status: Some(404),
+                    message: "no such model".into(),
+                }),
+            })),
+            WorkerReply::new(WorkerOutcome::ConnectionTested(ConnectionTestReport {
+                connected: true,
+                latency_ms: 3,
+                version: Some("SQLite 3.50.4".into()),
+                tables_count: Some(1),
+                warnings: vec!["can write".into()],
+                error: None,
+            })),
+            WorkerReply::new(WorkerOutcome::Schema(DbSchema::default())),
+            WorkerReply::failed(ErrorCode::NotFound, "the connection no longer exists"),
+        ];
+        for reply in replies {
+            assert_eq!(WorkerReply::decode(&reply.encode()).unwrap(), reply);
+        }
+        let failed = serde_json::to_value(WorkerReply::failed(ErrorCode::NotFound, "gone")).unwrap();
+        assert_eq!(failed["outcome"], serde_json::json!({"kind": "failed", "code": "NOT_FOUND", "message": "gone"}));
+        let kind = serde_json::to_value(ProviderFailureKind::ModelNotFound).unwrap();
+        assert_eq!(kind, "model_not_found");
+    }
+
+    #[test]
+    fn newer_worker_messages_are_refused() {
+        let request = WorkerRequest {
+            v: MESSAGE_VERSION + 1,
+            ..WorkerRequest::new(Uuid::nil(), WorkerTask::TestModel { model_id: Uuid::nil() })
+        };
+        assert!(matches!(WorkerRequest::decode(&request.encode()), Err(DecodeError::UnsupportedVersion(_))));
+        let reply = WorkerReply { v: MESSAGE_VERSION + 1, ..WorkerReply::failed(ErrorCode::InternalError, "x") };
+        assert!(matches!(WorkerReply::decode(&reply.encode()), Err(DecodeError::UnsupportedVersion(_))));
     }
 }

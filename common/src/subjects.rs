@@ -43,6 +43,12 @@ impl Subjects {
         format!("{}.events.{node_id}.*", self.prefix)
     }
 
+    /// Core subject of [`crate::messages::WorkerRequest`]s: workers listen on it in one queue group, so each request
+    /// reaches one of them.
+    pub fn worker_requests(&self) -> String {
+        format!("{}.rpc.worker", self.prefix)
+    }
+
     /// JetStream stream name derived from the prefix (stream names cannot contain dots).
     pub fn jobs_stream(&self) -> String {
         format!("{}_JOBS", self.prefix.replace(['.', '-', '*', '>'], "_").to_ascii_uppercase())
@@ -60,5 +66,6 @@ mod tests {
         assert_eq!(s.job_events("n1", job), format!("qg.events.n1.{job}"));
         assert_eq!(s.node_events("n1"), "qg.events.n1.*");
         assert_eq!(Subjects::new("qg.test-1").jobs_stream(), "QG_TEST_1_JOBS");
+        assert_eq!(s.worker_requests(), "qg.rpc.worker");
     }
 }
