@@ -154,7 +154,7 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
             targets: Targets::new(TargetSettings::from_settings(&settings)),
             settings: settings.worker.clone(),
             jobs: settings.jobs.clone(),
-        });
+        })?;
         let stop = shutdown.clone();
         tasks.spawn(async move { Ok(worker.run(stop).await?) });
     }

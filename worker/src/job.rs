@@ -7,15 +7,18 @@
 //! therefore sees one complete, ordered answer, and the conversation holds exactly one copy of it.
 
 use crate::events::EventSink;
+use crate::schema::Schemas;
+use crate::specs::{endpoint, target_key, target_spec};
 use crate::{chart, prompt};
+use anyhow::anyhow;
 use querygpt_bus::BusError;
 use querygpt_common::config::WorkerSettings;
 use querygpt_common::messages::{ChatEvent, QueryJob, Stage};
 use querygpt_common::{Driver, ErrorCode, Language};
 use querygpt_llm::extract::extract_sql;
-use querygpt_llm::{LlmClient, LlmEndpoint, LlmError};
+use querygpt_llm::{LlmClient, LlmError};
 use querygpt_sqlsafe::{Dialect, Policy};
-use querygpt_store::{Connection, Exchange, Message, Model, Role, Store, StoreError};
+use querygpt_store::{Connection, Exchange, Message, Role, Store, StoreError};
 use querygpt_targets::{QueryOutput, TargetError, TargetSpec, Targets};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -26,7 +29,8 @@ pub enum Failure {
     /// An error the user is told about (bad SQL from the model, unreachable database...); the job is finished.
     User { code: ErrorCode, message: String, details: Option<Value> },
     /// Trouble in the service's own infrastructure (store, bus): the job is retried, on another worker if need be.
-    Transient(String),
+    /// Carries the cause with its own causes (`{:#}` prints them all; `downcast_ref` finds a `BusError`...).
+    Transient(anyhow::Error),
 }
 
 impl Failure {
@@ -37,13 +41,13 @@ impl Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure::Transient(format!("store: {e}"))
+        Failure::Transient(anyhow::Error::new(e).context("store"))
     }
 }
 
 impl From<BusError> for Failure {
     fn from(e: BusError) -> Self {
-        Failure::Transient(format!("bus: {e}"))
+        Failure::Transient(anyhow::Error::new(e).context("bus"))
     }
 }
 
@@ -63,7 +67,8 @@ impl From<LlmError> for Failure {
 pub struct JobContext {
     store: Arc<dyn Store>,
     llm: LlmClient,
-    targets: Targets,
+    targets: Arc<Targets>,
+    schemas: Schemas,
     settings: WorkerSettings,
 }
 
@@ -76,8 +81,14 @@ struct Plan {
 }
 
 impl JobContext {
-    pub fn new(store: Arc<dyn Store>, llm: LlmClient, targets: Targets, settings: WorkerSettings) -> Self {
-        JobContext { store, llm, targets, settings }
+    pub fn new(
+        store: Arc<dyn Store>,
+        llm: LlmClient,
+        targets: Arc<Targets>,
+        schemas: Schemas,
+        settings: WorkerSettings,
+    ) -> Self {
+        JobContext { store, llm, targets, schemas, settings }
     }
 
     /// Answers `job`, publishing every stage to `sink`, and stores the answer before publishing it.
@@ -96,7 +107,7 @@ impl JobContext {
             return self.replay(job, &connection, &spec, stored, sink).await;
         }
 
-        let plan = self.plan(job, &connection, &spec, sink).await?;
+        let plan = self.plan(job, &connection, sink).await?;
         sink.progress(Stage::Executing).await?;
         let output = self.targets.execute(&target_key(&connection), &spec, &plan.sql).await?;
         let chart = chart::suggest(&output.columns, &output.rows);
@@ -123,19 +134,13 @@ impl JobContext {
     }
 
     /// analyzing + generating_sql: schema and history, the LLM call, extraction and validation.
-    async fn plan(
-        &self,
-        job: &QueryJob,
-        connection: &Connection,
-        spec: &TargetSpec,
-        sink: &EventSink,
-    ) -> Result<Plan, Failure> {
+    async fn plan(&self, job: &QueryJob, connection: &Connection, sink: &EventSink) -> Result<Plan, Failure> {
         let model = self
             .store
             .model(job.user_id, job.model_id)
             .await?
             .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the model no longer exists"))?;
-        let schema = self.targets.schema(&target_key(connection), spec).await?;
+        let schema = self.schemas.get(connection, false).await?;
         let history = if job.new_conversation {
             Vec::new()
         } else {
@@ -214,7 +219,7 @@ fn replayed_plan(driver: Driver, answer: Message, row_cap: usize) -> Result<(Pla
     let sql = metadata
         .get("sql")
         .and_then(Value::as_str)
-        .ok_or_else(|| Failure::Transient("stored answer has no SQL".into()))?;
+        .ok_or_else(|| Failure::Transient(anyhow!("stored answer has no SQL")))?;
     let sql = validate(driver, sql, row_cap)?;
     let chart = metadata.get("visualization").filter(|v| !v.is_null()).cloned();
     let explanation = metadata.get("explanation").and_then(Value::as_str).map(str::to_string);
@@ -249,31 +254,6 @@ fn validate(driver: Driver, sql: &str, row_cap: usize) -> Result<String, Failure
     })
 }
 
-/// Pool cache key of a connection's target.
-fn target_key(connection: &Connection) -> String {
-    connection.id.to_string()
-}
-
-fn target_spec(connection: &Connection) -> TargetSpec {
-    TargetSpec {
-        driver: connection.driver,
-        host: connection.host.clone(),
-        port: connection.port,
-        username: connection.username.clone(),
-        password: connection.password.clone(),
-        database: connection.database.clone(),
-    }
-}
-
-fn endpoint(model: &Model) -> LlmEndpoint {
-    LlmEndpoint {
-        provider: model.provider,
-        base_url: model.base_url.clone().unwrap_or_else(|| model.provider.default_base_url().to_string()),
-        api_key: model.api_key.clone(),
-        model: model.model_id.clone(),
-    }
-}
-
 fn no_sql_message(language: Language) -> &'static str {
     match language {
         Language::Zh => "模型没有返回 SQL 语句",
@@ -293,7 +273,8 @@ fn title_of(question: &str) -> String {
     truncate(question.trim(), 80)
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
+/// `text` cut at `max_chars` characters, an ellipsis marking the cut.
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
