@@ -163,7 +163,7 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
             cache,
             settings: settings.worker.clone(),
             jobs: settings.jobs.clone(),
-        });
+        })?;
         let stop = shutdown.clone();
         tasks.spawn(async move { Ok(worker.run(stop).await?) });
     }

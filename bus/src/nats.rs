@@ -42,6 +42,8 @@ const MAX_ACK_PENDING: i64 = 10_000;
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
 /// The server sends a heartbeat this often while a pull request waits; two missed ones mean the pull is lost.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long [`NatsBus::round_trip`] waits for the server.
+const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -107,9 +109,17 @@ impl NatsBus {
     }
 
     /// Confirms that the server has processed everything this connection sent before (a subscription in
-    /// particular): the server handles one connection's messages in order, so the PONG of a flush proves it.
+    /// particular): the server handles one connection's messages in order, so its answer to a later request proves
+    /// it. `Client::flush` would not: in async-nats 0.51 it only writes the socket, it does not wait for a PONG.
+    /// The request goes to a fresh inbox nobody listens to, so the answer is the server's own "no responders".
     async fn round_trip(&self) -> Result<(), BusError> {
-        self.inner.client.flush().await.map_err(|err| BusError::unavailable("the server did not confirm a flush", err))
+        let client = &self.inner.client;
+        let probe = async_nats::Request::new().timeout(Some(ROUND_TRIP_TIMEOUT));
+        match client.send_request(client.new_inbox(), probe).await {
+            Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+            Ok(_) => Ok(()),
+            Err(err) => Err(BusError::unavailable("the server did not confirm a round trip", err)),
+        }
     }
 }
 

@@ -641,3 +641,30 @@ async fn nats_unreadable_worker_requests_are_refused_not_yielded() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(yielded.load(Ordering::SeqCst), 0, "a request was yielded");
 }
+
+#[tokio::test]
+async fn nats_a_reply_too_large_for_the_server_becomes_a_failure() {
+    use querygpt_common::schema::{DbSchema, TableInfo, TableKind};
+    let h = Harness::nats(options(LONG_ACK_WAIT));
+    let api = h.node().await;
+    let worker = h.node().await;
+    let mut requests = worker.worker_requests().await.unwrap();
+    // About 2 MB of JSON, over the server's default max_payload of 1 MB.
+    let table = |i: usize| TableInfo {
+        name: format!("table_{i:05}_{}", "x".repeat(80)),
+        kind: TableKind::Table,
+        comment: None,
+        columns: Vec::new(),
+        foreign_keys: Vec::new(),
+        row_count: None,
+    };
+    let huge = WorkerReply::new(WorkerOutcome::Schema(DbSchema { tables: (0..20_000).map(table).collect() }));
+    assert!(huge.encode().len() > 1024 * 1024);
+    tokio::spawn(async move {
+        let delivery = requests.next().await.expect("a request");
+        delivery.replier.reply(&huge).await.unwrap();
+    });
+
+    let reply = api.request_worker(&worker_request(), PATIENCE).await.unwrap();
+    assert!(matches!(reply.outcome, WorkerOutcome::Failed { code: ErrorCode::InternalError, .. }), "{reply:?}");
+}

@@ -8,15 +8,17 @@
 
 use crate::events::EventSink;
 use crate::schemas::Schemas;
+use crate::specs::{endpoint, target_key, target_spec};
 use crate::{chart, prompt};
+use anyhow::anyhow;
 use querygpt_bus::BusError;
 use querygpt_common::config::WorkerSettings;
 use querygpt_common::messages::{ChatEvent, QueryJob, Stage};
 use querygpt_common::{Driver, ErrorCode, Language};
 use querygpt_llm::extract::extract_sql;
-use querygpt_llm::{LlmClient, LlmEndpoint, LlmError};
+use querygpt_llm::{LlmClient, LlmError};
 use querygpt_sqlsafe::{Dialect, Policy};
-use querygpt_store::{Connection, Exchange, Message, Model, Role, Store, StoreError};
+use querygpt_store::{Connection, Exchange, Message, Role, Store, StoreError};
 use querygpt_targets::{QueryOutput, TargetError, TargetSpec, Targets};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -27,7 +29,8 @@ pub enum Failure {
     /// An error the user is told about (bad SQL from the model, unreachable database...); the job is finished.
     User { code: ErrorCode, message: String, details: Option<Value> },
     /// Trouble in the service's own infrastructure (store, bus): the job is retried, on another worker if need be.
-    Transient(String),
+    /// Carries the cause with its own causes (`{:#}` prints them all; `downcast_ref` finds a `BusError`...).
+    Transient(anyhow::Error),
 }
 
 impl Failure {
@@ -38,13 +41,13 @@ impl Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure::Transient(format!("store: {e}"))
+        Failure::Transient(anyhow::Error::new(e).context("store"))
     }
 }
 
 impl From<BusError> for Failure {
     fn from(e: BusError) -> Self {
-        Failure::Transient(format!("bus: {e}"))
+        Failure::Transient(anyhow::Error::new(e).context("bus"))
     }
 }
 
@@ -224,7 +227,7 @@ fn replayed_plan(driver: Driver, answer: Message, row_cap: usize) -> Result<(Pla
     let sql = metadata
         .get("sql")
         .and_then(Value::as_str)
-        .ok_or_else(|| Failure::Transient("stored answer has no SQL".into()))?;
+        .ok_or_else(|| Failure::Transient(anyhow!("stored answer has no SQL")))?;
     let sql = validate(driver, sql, row_cap)?;
     let chart = metadata.get("visualization").filter(|v| !v.is_null()).cloned();
     let explanation = metadata.get("explanation").and_then(Value::as_str).map(str::to_string);
@@ -259,32 +262,6 @@ fn validate(driver: Driver, sql: &str, row_cap: usize) -> Result<String, Failure
     })
 }
 
-/// Pool cache key of a connection's target.
-pub(crate) fn target_key(connection: &Connection) -> String {
-    connection.id.to_string()
-}
-
-/// Where a connection's database is and how to log in.
-pub(crate) fn target_spec(connection: &Connection) -> TargetSpec {
-    TargetSpec {
-        driver: connection.driver,
-        host: connection.host.clone(),
-        port: connection.port,
-        username: connection.username.clone(),
-        password: connection.password.clone(),
-        database: connection.database.clone(),
-    }
-}
-
-fn endpoint(model: &Model) -> LlmEndpoint {
-    LlmEndpoint {
-        provider: model.provider,
-        base_url: model.base_url.clone().unwrap_or_else(|| model.provider.default_base_url().to_string()),
-        api_key: model.api_key.clone(),
-        model: model.model_id.clone(),
-    }
-}
-
 fn no_sql_message(language: Language) -> &'static str {
     match language {
         Language::Zh => "模型没有返回 SQL 语句",
@@ -304,7 +281,8 @@ fn title_of(question: &str) -> String {
     truncate(question.trim(), 80)
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
+/// `text` cut at `max_chars` characters, an ellipsis marking the cut.
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),

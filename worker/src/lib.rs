@@ -4,13 +4,19 @@
 //! analyzing (load model, connection, schema, history) -> generating_sql (prompt, LLM call, SQL extraction,
 //! validation) -> executing (read-only, bounded execution, chart) -> the answer is stored, then published
 //! (`result`, `visualization`, `done`) and the job acked. See [`job`] for what a redelivered job does.
+//!
+//! Next to the jobs, a worker answers the requests API nodes cannot answer themselves because they never reach a
+//! user's model or database: model tests, connection tests and schemas.
 
 pub mod cancel;
 pub mod chart;
 pub mod events;
 pub mod job;
+mod pool;
 pub mod prompt;
+mod requests;
 mod runner;
 pub mod schemas;
+mod specs;
 
 pub use runner::{Worker, WorkerDeps};

@@ -3,27 +3,28 @@
 use crate::cancel::CancelRegistry;
 use crate::events::EventSink;
 use crate::job::{Failure, JobContext};
+use crate::pool;
+use crate::requests::RequestHandler;
 use crate::schemas::Schemas;
 use futures::StreamExt;
 use querygpt_bus::{Bus, BusError, JobDelivery};
 use querygpt_cache::SharedCache;
-use querygpt_common::ErrorCode;
 use querygpt_common::config::{JobSettings, WorkerSettings};
 use querygpt_common::messages::ChatEvent;
-use querygpt_llm::LlmClient;
+use querygpt_common::{ErrorCode, error_chain};
+use querygpt_llm::{LlmClient, LlmError};
 use querygpt_store::Store;
 use querygpt_targets::Targets;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 /// Jobs taken from the bus but not started yet, at most. Small, because a buffered job ages against the ack wait.
 const MAX_PREFETCH: usize = 64;
-/// How long in-flight jobs may run on after shutdown is requested before they are given back to the queue.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How long in-flight jobs and requests may run on after shutdown is requested before they are given back to the
+/// queue (jobs) or dropped (requests, which then time out at their API node).
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// What a worker needs from the outside world.
 pub struct WorkerDeps {
@@ -37,9 +38,10 @@ pub struct WorkerDeps {
     pub jobs: JobSettings,
 }
 
-/// A worker process's job runner. Run it with [`Worker::run`].
+/// A worker process's job runner and request server. Run it with [`Worker::run`].
 pub struct Worker {
     context: JobContext,
+    requests: Arc<RequestHandler>,
     bus: Arc<dyn Bus>,
     cancels: CancelRegistry,
     concurrency: usize,
@@ -56,23 +58,29 @@ enum Outcome {
 }
 
 impl Worker {
-    pub fn new(deps: WorkerDeps) -> Arc<Self> {
+    /// Fails only when the HTTP client of model tests cannot be built.
+    pub fn new(deps: WorkerDeps) -> Result<Arc<Self>, LlmError> {
         let targets = Arc::new(deps.targets);
         let ttl = Duration::from_secs(deps.settings.schema_cache_ttl_secs);
         let schemas = Schemas::new(targets.clone(), deps.cache, ttl);
-        Arc::new(Worker {
+        let test_timeout = Duration::from_secs(deps.settings.test_timeout_secs.max(1));
+        let requests =
+            RequestHandler::new(deps.store.clone(), targets.clone(), schemas.clone(), &deps.llm, test_timeout)?;
+        Ok(Arc::new(Worker {
             concurrency: deps.settings.concurrency,
             context: JobContext::new(deps.store, deps.llm, targets, schemas, deps.settings),
+            requests: Arc::new(requests),
             bus: deps.bus,
             cancels: CancelRegistry::default(),
             jobs: deps.jobs,
-        })
+        }))
     }
 
-    /// Takes and runs jobs until `shutdown` is cancelled, then lets in-flight jobs finish for a grace period and
-    /// gives the rest back to the queue.
+    /// Takes and runs jobs, and answers worker requests, until `shutdown` is cancelled; then lets in-flight jobs and
+    /// requests finish for a grace period and gives the remaining jobs back to the queue.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), BusError> {
-        let mut deliveries = self.bus.job_deliveries(self.concurrency.min(MAX_PREFETCH)).await?;
+        let deliveries = self.bus.job_deliveries(self.concurrency.min(MAX_PREFETCH)).await?;
+        let requests = self.bus.worker_requests().await?;
         let mut cancels = self.bus.subscribe_cancels().await?;
         let cancel_listener = {
             let worker = self.clone();
@@ -83,40 +91,15 @@ impl Worker {
             })
         };
 
-        let permits = Arc::new(Semaphore::new(self.concurrency));
-        let tracker = TaskTracker::new();
-        let abort = CancellationToken::new();
         tracing::info!(concurrency = self.concurrency, "worker started");
-        loop {
-            let permit = tokio::select! {
-                permit = permits.clone().acquire_owned() => permit.expect("semaphore never closed"),
-                _ = shutdown.cancelled() => break,
-            };
-            let delivery = tokio::select! {
-                delivery = deliveries.next() => match delivery {
-                    Some(delivery) => delivery,
-                    None => break,
-                },
-                _ = shutdown.cancelled() => break,
-            };
-            let worker = self.clone();
-            let abort = abort.clone();
-            let span = tracing::info_span!("job", job_id = %delivery.job.job_id, attempt = delivery.attempt);
-            tracker.spawn(
-                async move {
-                    worker.handle(delivery, abort).await;
-                    drop(permit);
-                }
-                .instrument(span),
-            );
-        }
-
-        tracker.close();
-        tracing::info!(in_flight = tracker.len(), "worker stopping");
-        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
-            abort.cancel();
-            tracker.wait().await;
-        }
+        let jobs =
+            pool::run_bounded("jobs", deliveries, self.concurrency, &shutdown, SHUTDOWN_GRACE, |delivery, abort| {
+                let worker = self.clone();
+                let span = tracing::info_span!("job", job_id = %delivery.job.job_id, attempt = delivery.attempt);
+                async move { worker.handle(delivery, abort).await }.instrument(span)
+            });
+        let requests = self.requests.clone().serve(requests, &shutdown);
+        tokio::join!(jobs, requests);
         cancel_listener.abort();
         self.bus.flush().await
     }
@@ -135,7 +118,7 @@ impl Worker {
                     loop {
                         tokio::time::sleep(heartbeat_every).await;
                         if let Err(e) = acker.in_progress().await {
-                            tracing::warn!(error = %e, "progress ack failed");
+                            tracing::warn!(error = error_chain(&e), "progress ack failed");
                         }
                     }
                 };
@@ -155,11 +138,12 @@ impl Worker {
                 publish_error(&sink, code, message, details).await;
                 acker.ack().await
             }
-            Outcome::Finished(Err(Failure::Transient(reason))) if (attempt as i64) < self.jobs.max_deliver => {
-                tracing::warn!(%reason, "job failed on infrastructure; it will be retried");
+            Outcome::Finished(Err(Failure::Transient(cause))) if (attempt as i64) < self.jobs.max_deliver => {
+                tracing::warn!(reason = format!("{cause:#}"), "job failed on infrastructure; it will be retried");
                 acker.retry_later(Duration::from_secs(2u64.pow(attempt.min(5) as u32))).await
             }
-            Outcome::Finished(Err(Failure::Transient(reason))) => {
+            Outcome::Finished(Err(Failure::Transient(cause))) => {
+                let reason = format!("{cause:#}");
                 tracing::error!(%reason, "job failed on its last delivery");
                 publish_error(&sink, ErrorCode::InternalError, "the service could not answer; try again".into(), None)
                     .await;
@@ -167,20 +151,20 @@ impl Worker {
             }
             Outcome::Cancelled => {
                 if let Err(e) = sink.publish(ChatEvent::stopped(job.language)).await {
-                    tracing::warn!(error = %e, "could not publish the stop");
+                    tracing::warn!(error = error_chain(&e), "could not publish the stop");
                 }
                 acker.ack().await
             }
             Outcome::Interrupted => acker.retry_later(Duration::ZERO).await,
         };
         if let Err(e) = settled {
-            tracing::warn!(error = %e, "could not settle the job with the bus; it may be delivered again");
+            tracing::warn!(error = error_chain(&e), "could not settle the job with the bus; it may be delivered again");
         }
     }
 }
 
 async fn publish_error(sink: &EventSink, code: ErrorCode, message: String, details: Option<serde_json::Value>) {
     if let Err(e) = sink.error(code, message, details).await {
-        tracing::warn!(error = %e, "could not publish the error event");
+        tracing::warn!(error = error_chain(&e), "could not publish the error event");
     }
 }

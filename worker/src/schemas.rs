@@ -6,7 +6,7 @@
 //! The password is not part of it (a new password reaches the same database), so it never reaches Redis in any
 //! form. The cache only saves time: when it fails, the failure is logged and the catalog is read.
 
-use crate::job::{target_key, target_spec};
+use crate::specs::{target_key, target_spec};
 use querygpt_cache::SharedCache;
 use querygpt_store::Connection;
 use querygpt_targets::{DbSchema, TargetError, Targets};
@@ -19,6 +19,7 @@ use std::time::Duration;
 const LAYOUT: &str = "v1";
 
 /// Reads schemas from the shared cache or, on a miss, from the target's catalog (and caches them).
+#[derive(Clone)]
 pub struct Schemas {
     targets: Arc<Targets>,
     cache: Arc<dyn SharedCache>,
