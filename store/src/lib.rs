@@ -12,7 +12,7 @@ mod rows;
 mod sql;
 mod sqlite;
 
-pub use crypto::SecretBox;
+pub use crypto::{CryptoError, SecretBox};
 pub use querygpt_common::config::SecretString;
 pub use records::*;
 
@@ -32,8 +32,9 @@ pub enum StoreError {
     /// The URL's scheme (only: the rest may hold a password) is neither SQLite nor PostgreSQL.
     #[error("unsupported database URL `{0}` (expected sqlite:// or postgres://)")]
     UnsupportedUrl(String),
-    #[error("cannot decrypt a stored secret: {0}")]
-    Crypto(String),
+    /// A key or a stored secret cannot be used (see [`CryptoError`] for the message and its cause).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
