@@ -5,9 +5,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use querygpt_store::{ConversationDetail, Message, Role};
+use querygpt_store::{AnswerMetadata, ConversationDetail, Message, Role};
 use serde::Serialize;
-use serde_json::Value;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -37,9 +36,10 @@ struct MessageView {
     id: Uuid,
     role: Role,
     content: String,
-    /// Present on assistant messages only (`{sql, execution_time, rows_count, visualization, ...}`).
+    /// Present on assistant messages only (`{sql, execution_time, rows_count, visualization, ...}`; `null` if
+    /// none was stored).
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
+    metadata: Option<Option<AnswerMetadata>>,
     #[serde(serialize_with = "crate::timestamp::rfc3339")]
     created_at: DateTime<Utc>,
 }
@@ -47,7 +47,7 @@ struct MessageView {
 impl From<Message> for MessageView {
     fn from(message: Message) -> Self {
         let metadata = match message.role {
-            Role::Assistant => Some(message.metadata.unwrap_or(Value::Null)),
+            Role::Assistant => Some(message.metadata),
             Role::User => None,
         };
         MessageView {

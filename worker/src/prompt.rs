@@ -16,12 +16,9 @@ pub fn build(driver: Driver, schema: &DbSchema, history: &[Message], question: &
         .filter_map(|m| match m.role {
             Role::User => Some(PromptMessage::user(m.content.clone())),
             // Earlier answers are given as the SQL they ran: that is what a follow-up question refines.
-            Role::Assistant => m
-                .metadata
-                .as_ref()
-                .and_then(|meta| meta.get("sql"))
-                .and_then(|sql| sql.as_str())
-                .map(|sql| PromptMessage::assistant(format!("```sql\n{sql}\n```"))),
+            Role::Assistant => {
+                m.metadata.as_ref().map(|meta| PromptMessage::assistant(format!("```sql\n{}\n```", meta.sql)))
+            }
         })
         .collect();
     messages.push(PromptMessage::user(question));

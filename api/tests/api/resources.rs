@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use chrono::Utc;
 use querygpt_common::Driver;
-use querygpt_store::{Exchange, Message, NewConnection, Role, SecretString};
+use querygpt_store::{AnswerMetadata, Exchange, Message, NewConnection, Role, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -255,7 +255,10 @@ async fn conversations_are_shown_to_their_owner_only() {
 
     let conversation_id = Uuid::new_v4();
     let now = Utc::now();
-    let metadata = json!({"sql": "SELECT 1", "execution_time": 0.5, "rows_count": 1, "visualization": {"type": "bar"}});
+    let metadata: AnswerMetadata = serde_json::from_value(
+        json!({"sql": "SELECT 1", "execution_time": 0.5, "rows_count": 1, "visualization": {"type": "bar"}}),
+    )
+    .unwrap();
     let message = |role, content: &str, metadata| Message {
         id: Uuid::new_v4(),
         conversation_id,
