@@ -25,6 +25,42 @@ pub const LOCAL_KEY_ID: &str = "local";
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 
+/// Why a key or a secret could not be used. The message says what failed; the underlying error, where there is
+/// one (file IO, base64, UTF-8), is the `source`, so logs that print the chain can tell causes apart.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CryptoError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl CryptoError {
+    fn caused(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        CryptoError { message: message.into(), source: Some(Box::new(source)) }
+    }
+}
+
+/// A failure without an underlying error (a malformed value, a wrong key).
+impl From<String> for CryptoError {
+    fn from(message: String) -> Self {
+        CryptoError { message, source: None }
+    }
+}
+
+impl From<&str> for CryptoError {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+const UNDECRYPTABLE: &str = "cannot decrypt a stored secret";
+
+/// A stored value that cannot be decrypted for a reason without an underlying error.
+fn undecryptable(reason: &str) -> CryptoError {
+    format!("{UNDECRYPTABLE}: {reason}").into()
+}
+
 /// Encrypts and decrypts stored secrets. Cheap to clone; `Debug` shows key ids only.
 #[derive(Clone)]
 pub struct SecretBox {
@@ -42,12 +78,14 @@ struct KeyEntry {
 impl KeyEntry {
     fn from_base64(id: &str, b64: &str) -> Result<Self, StoreError> {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(StoreError::Crypto(format!("invalid key id `{id}` (expected letters, digits, `-` or `_`)")));
+            return Err(StoreError::Crypto(
+                format!("invalid key id `{id}` (expected letters, digits, `-` or `_`)").into(),
+            ));
         }
         let bytes =
-            B64.decode(b64.trim()).map_err(|_| StoreError::Crypto(format!("key `{id}` is not valid base64")))?;
+            B64.decode(b64.trim()).map_err(|e| CryptoError::caused(format!("key `{id}` is not valid base64"), e))?;
         if bytes.len() != KEY_LEN {
-            return Err(StoreError::Crypto(format!("key `{id}` must be {KEY_LEN} bytes, got {}", bytes.len())));
+            return Err(StoreError::Crypto(format!("key `{id}` must be {KEY_LEN} bytes, got {}", bytes.len()).into()));
         }
         Ok(KeyEntry { id: id.to_owned(), cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)) })
     }
@@ -63,7 +101,7 @@ impl SecretBox {
     pub fn with_previous(mut self, key_id: &str, b64: &str) -> Result<Self, StoreError> {
         let entry = KeyEntry::from_base64(key_id, b64)?;
         if entry.id == self.current.id || self.previous.iter().any(|k| k.id == entry.id) {
-            return Err(StoreError::Crypto(format!("key id `{key_id}` is given twice")));
+            return Err(StoreError::Crypto(format!("key id `{key_id}` is given twice").into()));
         }
         self.previous.push(entry);
         Ok(self)
@@ -73,7 +111,7 @@ impl SecretBox {
     /// only. For the embedded mode, whose key lives next to its data; the key id is [`LOCAL_KEY_ID`].
     /// Blocking file IO: call it at start-up, before or outside the async runtime's worker threads.
     pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
-        let io_err = |what: &str, e: std::io::Error| StoreError::Crypto(format!("{what} {}: {e}", path.display()));
+        let io_err = |what: &str, e: std::io::Error| CryptoError::caused(format!("{what} {}", path.display()), e);
         match std::fs::read_to_string(path) {
             Ok(text) => Self::from_base64(LOCAL_KEY_ID, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -94,7 +132,7 @@ impl SecretBox {
                     .map_err(|e| io_err("cannot write the key file", e))?;
                 Self::from_base64(LOCAL_KEY_ID, &encoded)
             }
-            Err(e) => Err(io_err("cannot read the key file", e)),
+            Err(e) => Err(io_err("cannot read the key file", e).into()),
         }
     }
 
@@ -126,23 +164,25 @@ impl SecretBox {
     pub fn decrypt(&self, stored: &str, aad: &str) -> Result<SecretString, StoreError> {
         let mut parts = stored.splitn(3, ':');
         let (Some(FORMAT), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(StoreError::Crypto("unknown format".into()));
+            return Err(undecryptable("unknown format").into());
         };
         let key = std::iter::once(&self.current)
             .chain(&self.previous)
             .find(|k| k.id == key_id)
-            .ok_or_else(|| StoreError::Crypto(format!("no key with id `{key_id}`")))?;
-        let blob = B64.decode(body).map_err(|_| StoreError::Crypto("invalid base64".into()))?;
+            .ok_or_else(|| undecryptable(&format!("no key with id `{key_id}`")))?;
+        let blob = B64.decode(body).map_err(|e| CryptoError::caused(format!("{UNDECRYPTABLE}: invalid base64"), e))?;
         if blob.len() < NONCE_LEN {
-            return Err(StoreError::Crypto("truncated value".into()));
+            return Err(undecryptable("truncated value").into());
         }
         let (nonce, sealed) = blob.split_at(NONCE_LEN);
         let plain = key
             .cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: aad.as_bytes() })
             // Deliberately vague: wrong key, wrong row and tampering are indistinguishable to AES-GCM.
-            .map_err(|_| StoreError::Crypto(format!("authentication failed for {aad}")))?;
-        String::from_utf8(plain).map(SecretString::new).map_err(|_| StoreError::Crypto("plaintext is not UTF-8".into()))
+            .map_err(|_| undecryptable(&format!("authentication failed for {aad}")))?;
+        let plain = String::from_utf8(plain)
+            .map_err(|e| CryptoError::caused(format!("{UNDECRYPTABLE}: plaintext is not UTF-8"), e))?;
+        Ok(SecretString::new(plain))
     }
 }
 
@@ -249,5 +289,23 @@ mod tests {
         }
         std::fs::write(&path, "garbage").unwrap();
         assert!(SecretBox::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn errors_keep_their_cause() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the key file should be: reading it fails with an IO error, kept as the source.
+        let unreadable = SecretBox::load_or_create(dir.path()).unwrap_err();
+        assert!(unreadable.to_string().starts_with("cannot read the key file"), "{unreadable}");
+        assert!(unreadable.source().unwrap().downcast_ref::<std::io::Error>().is_some(), "{unreadable:?}");
+        let not_base64 = SecretBox::from_base64("a", "not base64!").unwrap_err();
+        assert!(not_base64.source().unwrap().downcast_ref::<base64::DecodeError>().is_some(), "{not_base64:?}");
+        // AES-GCM tells nothing about why authentication failed: there is no cause to keep.
+        let sb = SecretBox::from_base64("a", KEY_A).unwrap();
+        let forged = format!("v1:a:{}", B64.encode([0u8; 40]));
+        let failed = sb.decrypt(&forged, &aad()).unwrap_err();
+        assert!(failed.to_string().starts_with("cannot decrypt a stored secret: authentication failed"), "{failed}");
+        assert!(failed.source().is_none());
     }
 }

@@ -9,10 +9,11 @@ pub mod crypto;
 mod postgres;
 pub mod records;
 mod rows;
+mod rules;
 mod sql;
 mod sqlite;
 
-pub use crypto::SecretBox;
+pub use crypto::{CryptoError, SecretBox};
 pub use querygpt_common::config::SecretString;
 pub use records::*;
 
@@ -32,8 +33,9 @@ pub enum StoreError {
     /// The URL's scheme (only: the rest may hold a password) is neither SQLite nor PostgreSQL.
     #[error("unsupported database URL `{0}` (expected sqlite:// or postgres://)")]
     UnsupportedUrl(String),
-    #[error("cannot decrypt a stored secret: {0}")]
-    Crypto(String),
+    /// A key or a stored secret cannot be used (see [`CryptoError`] for the message and its cause).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -60,13 +62,46 @@ pub trait Store: Send + Sync + 'static {
     async fn list_models(&self, user_id: Uuid) -> Result<Vec<Model>, StoreError>;
     async fn model(&self, user_id: Uuid, id: Uuid) -> Result<Option<Model>, StoreError>;
     async fn default_model(&self, user_id: Uuid) -> Result<Option<Model>, StoreError>;
+    /// Replaces a model's name, provider, model id, base URL and API key with `new`'s. `new.is_default` makes it
+    /// the default (the previous default loses the flag in the same transaction); `false` leaves its flag as it is.
+    /// `is_available` becomes `None` if the provider, model id, base URL or API key changed, and is kept otherwise.
+    /// `NotFound` if the model is not the user's.
+    async fn update_model(&self, user_id: Uuid, id: Uuid, new: NewModel) -> Result<Model, StoreError>;
+    /// Deletes a model. If it was the default, the user's most recently created remaining model becomes the default
+    /// in the same transaction. Conversations keep their model name. `NotFound` if the model is not the user's.
+    async fn delete_model(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+    /// Records the outcome of testing a model. `NotFound` if the model is not the user's.
+    async fn set_model_available(&self, user_id: Uuid, id: Uuid, available: bool) -> Result<(), StoreError>;
 
     /// Adds a connection; default rules as for models.
     async fn create_connection(&self, user_id: Uuid, new: NewConnection) -> Result<Connection, StoreError>;
     async fn list_connections(&self, user_id: Uuid) -> Result<Vec<Connection>, StoreError>;
     async fn connection(&self, user_id: Uuid, id: Uuid) -> Result<Option<Connection>, StoreError>;
     async fn default_connection(&self, user_id: Uuid) -> Result<Option<Connection>, StoreError>;
+    /// Replaces a connection's fields with `new`'s; default rules as for [`Store::update_model`]. `is_connected`
+    /// becomes `None` if the driver, host, port, username, password or database changed, and is kept otherwise.
+    async fn update_connection(&self, user_id: Uuid, id: Uuid, new: NewConnection) -> Result<Connection, StoreError>;
+    /// Deletes a connection; default rules as for [`Store::delete_model`]. Its conversations stay, without a
+    /// connection. `NotFound` if the connection is not the user's.
+    async fn delete_connection(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+    /// Records the outcome of testing a connection. `NotFound` if the connection is not the user's.
+    async fn set_connection_connected(&self, user_id: Uuid, id: Uuid, connected: bool) -> Result<(), StoreError>;
 
+    /// A page of the user's conversations, newest `updated_at` first (ties: newest id first), with the number of
+    /// all that match.
+    ///
+    /// `search` finds the conversations whose title or any message contains the text, case-insensitively, as a
+    /// plain substring in any script (`销售` finds `每个品类的销售额`); `%`, `_`, `\` and quotes are ordinary
+    /// characters. A text of 3 or more characters is looked up in a trigram index (SQLite FTS5, PostgreSQL pg_trgm),
+    /// fast however many conversations there are. A shorter one cannot use such an index: it is found by a scan
+    /// of this user's conversations and their messages. Case is folded as the backend folds it: every letter on
+    /// PostgreSQL; on SQLite every letter for indexed texts, but only ASCII letters for the short ones. An empty
+    /// text filters nothing.
+    async fn list_conversations(
+        &self,
+        user_id: Uuid,
+        query: &ConversationQuery,
+    ) -> Result<ConversationPage, StoreError>;
     /// A conversation of this user, without its messages.
     async fn conversation(&self, user_id: Uuid, id: Uuid) -> Result<Option<Conversation>, StoreError>;
     /// A conversation of this user with all its messages, oldest first.
@@ -87,6 +122,23 @@ pub trait Store: Send + Sync + 'static {
     /// `Conflict` if a message id is taken by another conversation. Messages are stored under
     /// `exchange.conversation_id`; a `connection_id` that is not one of the user's is stored as none.
     async fn save_exchange(&self, exchange: Exchange) -> Result<bool, StoreError>;
+    /// Deletes a conversation with its messages (and their search entries). `NotFound` if it is not the user's.
+    async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+    /// Flips the conversation's favourite flag in one statement (two concurrent toggles flip it twice) and returns
+    /// the new state; `updated_at` stays. `NotFound` if it is not the user's.
+    async fn toggle_favorite(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
+
+    /// The user's settings; all defaults (`UserSettings::default()`) if the user never saved any.
+    async fn user_settings(&self, user_id: Uuid) -> Result<UserSettings, StoreError>;
+    /// In one transaction: replaces the user's settings with `settings`, and makes the model and the connection
+    /// that `defaults` names (when it names them) the user's defaults. If one of them is not the user's, nothing
+    /// is written and the error is `NotFound("model")` or `NotFound("connection")`.
+    async fn save_user_settings(
+        &self,
+        user_id: Uuid,
+        settings: &UserSettings,
+        defaults: DefaultChoice,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by `url` (`sqlite:...`, `postgres://...` or `postgresql://...`), running its migrations

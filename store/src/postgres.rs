@@ -12,16 +12,36 @@ const MAX_CONNECTIONS: u32 = 10;
 /// A request waiting this long for a connection fails instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `$2` as an ILIKE pattern that matches it anywhere, literally.
+macro_rules! like_pattern {
+    () => {
+        r"('%' || replace(replace(replace($2, '\', '\\'), '%', '\%'), '_', '\_') || '%') ESCAPE '\'"
+    };
+}
+
 store_impl!(
     /// The store on PostgreSQL (READ COMMITTED transactions).
     PgStore,
     db = sqlx::Postgres,
     name = "postgres",
-    migrations = [(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))],
+    migrations = [
+        (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+        (2, "settings and search", include_str!("../../migrations/postgres/0002_settings_and_search.sql")),
+    ],
     begin = "BEGIN",
     // Serialises the writers of one user's default flags. NO KEY UPDATE does not block inserts of rows that only
     // reference the user (their foreign-key check takes KEY SHARE).
     lock_user = "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
+    // Matches across all users, for the trigram indexes to serve; the list keeps the user's. `\`, `%` and `_` are
+    // escaped so that the text is taken literally.
+    search_indexed = concat!(
+        "c.id IN (SELECT t.id FROM conversations t WHERE t.title ILIKE ",
+        like_pattern!(),
+        " UNION SELECT m.conversation_id FROM messages m WHERE m.content ILIKE ",
+        like_pattern!(),
+        ")"
+    ),
+    search_scan = crate::sql::substring_scan!("strpos"),
 );
 
 /// Connects to `url` and optionally migrates (sqlx's migrator takes an advisory lock, so nodes starting together

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use querygpt_common::config::SecretString;
-use querygpt_common::{Driver, Provider};
+use querygpt_common::prompts::PromptSet;
+use querygpt_common::{Driver, Language, Provider, Theme, ViewMode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -45,6 +46,9 @@ pub struct Model {
     pub base_url: Option<String>,
     pub api_key: Option<SecretString>,
     pub is_default: bool,
+    /// Outcome of the last test of this configuration; `None` until tested, and again after the provider, model
+    /// id, base URL or API key change.
+    pub is_available: Option<bool>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -71,6 +75,9 @@ pub struct Connection {
     /// Database name; for SQLite the file path.
     pub database: String,
     pub is_default: bool,
+    /// Outcome of the last test of this configuration; `None` until tested, and again after the driver, host,
+    /// port, username, password or database change.
+    pub is_connected: Option<bool>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -108,9 +115,37 @@ pub struct Message {
     pub conversation_id: Uuid,
     pub role: Role,
     pub content: String,
-    /// Assistant messages: `{sql, execution_time, rows_count, visualization, ...}`.
-    pub metadata: Option<Value>,
+    /// What an assistant message records about its answer; `None` on the user's messages.
+    pub metadata: Option<AnswerMetadata>,
     pub created_at: DateTime<Utc>,
+}
+
+/// What an assistant message records about its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AnswerMetadata {
+    /// The validated SQL that ran.
+    pub sql: String,
+    /// Seconds from sending the statement to the last row read.
+    pub execution_time: f64,
+    pub rows_count: usize,
+    /// More rows existed than were kept.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Column names in result order.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// The chart specification, if one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visualization: Option<Value>,
+    /// The LLM's explanation of the query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// The connection the SQL ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<Uuid>,
+    /// Fields written by newer versions, kept as they are.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A conversation without its messages.
@@ -125,6 +160,35 @@ pub struct Conversation {
     pub is_favorite: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Which of a user's conversations [`crate::Store::list_conversations`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationQuery {
+    /// Page size.
+    pub limit: u32,
+    /// Conversations skipped before the page.
+    pub offset: u64,
+    pub favorites_only: bool,
+    /// Text to find in the title or in any message (case-insensitive substring, taken literally); `None` or empty
+    /// finds every conversation.
+    pub search: Option<String>,
+}
+
+/// A conversation in a list: its header and how many messages it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationSummary {
+    pub conversation: Conversation,
+    pub message_count: u64,
+}
+
+/// One page of a conversation list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationPage {
+    /// Newest activity (`updated_at`) first.
+    pub items: Vec<ConversationSummary>,
+    /// How many conversations match the query, on every page together.
+    pub total: u64,
 }
 
 /// A conversation with all its messages, oldest first.
@@ -145,4 +209,22 @@ pub struct Exchange {
     pub connection_id: Uuid,
     pub user_message: Message,
     pub assistant_message: Message,
+}
+
+/// A user's own settings; `None` means the service default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserSettings {
+    pub language: Option<Language>,
+    pub theme: Option<Theme>,
+    pub view_mode: Option<ViewMode>,
+    /// How many earlier exchanges a question sends along as context.
+    pub context_rounds: Option<u32>,
+    pub prompts: PromptSet,
+}
+
+/// Which model and connection become the user's defaults along with a settings change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DefaultChoice {
+    pub model_id: Option<Uuid>,
+    pub connection_id: Option<Uuid>,
 }

@@ -1,10 +1,13 @@
 //! Rows as the database returns them, and their conversion into records (parsing text enums, decrypting secrets).
 //! `FromRow` is derived generically, so the same structs decode SQLite and PostgreSQL rows.
 
-use crate::{Connection, Message, Model, Role, SecretBox, StoreError, User, UserCredentials};
+use crate::{
+    AnswerMetadata, Connection, Conversation, ConversationSummary, Message, Model, Role, SecretBox, StoreError, User,
+    UserCredentials, UserSettings,
+};
 use chrono::{DateTime, Utc};
 use querygpt_common::config::SecretString;
-use serde_json::Value;
+use querygpt_common::prompts::PromptSet;
 use sqlx::types::Json;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -94,6 +97,7 @@ pub struct ModelRow {
     base_url: Option<String>,
     api_key_enc: Option<String>,
     is_default: bool,
+    is_available: Option<bool>,
     created_at: DateTime<Utc>,
 }
 
@@ -110,6 +114,7 @@ impl SealedRow for ModelRow {
             model_id: self.model_id,
             base_url: self.base_url,
             is_default: self.is_default,
+            is_available: self.is_available,
             created_at: self.created_at,
         })
     }
@@ -127,6 +132,7 @@ pub struct ConnectionRow {
     password_enc: Option<String>,
     database_name: String,
     is_default: bool,
+    is_connected: Option<bool>,
     created_at: DateTime<Utc>,
 }
 
@@ -149,6 +155,7 @@ impl SealedRow for ConnectionRow {
             username: self.username,
             database: self.database_name,
             is_default: self.is_default,
+            is_connected: self.is_connected,
             created_at: self.created_at,
         })
     }
@@ -160,7 +167,7 @@ pub struct MessageRow {
     conversation_id: Uuid,
     role: String,
     content: String,
-    metadata: Option<Json<Value>>,
+    metadata: Option<Json<AnswerMetadata>>,
     created_at: DateTime<Utc>,
 }
 
@@ -173,6 +180,52 @@ impl MessageRow {
             content: self.content,
             metadata: self.metadata.map(|Json(v)| v),
             created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ConversationSummaryRow {
+    #[sqlx(flatten)]
+    conversation: Conversation,
+    message_count: i64,
+}
+
+impl ConversationSummaryRow {
+    pub fn into_record(self) -> Result<ConversationSummary, StoreError> {
+        let message_count = u64::try_from(self.message_count)
+            .map_err(|_| corrupt("conversations.message_count", format!("{} is not a count", self.message_count)))?;
+        Ok(ConversationSummary { conversation: self.conversation, message_count })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UserSettingsRow {
+    language: Option<String>,
+    theme: Option<String>,
+    view_mode: Option<String>,
+    context_rounds: Option<i64>,
+    prompts: Json<PromptSet>,
+}
+
+fn parse_optional<T: FromStr<Err = String>>(what: &str, text: Option<String>) -> Result<Option<T>, StoreError> {
+    text.map(|t| parse(what, &t)).transpose()
+}
+
+impl UserSettingsRow {
+    pub fn into_record(self) -> Result<UserSettings, StoreError> {
+        let context_rounds = self
+            .context_rounds
+            .map(|n| {
+                u32::try_from(n).map_err(|_| corrupt("user_settings.context_rounds", format!("{n} is out of range")))
+            })
+            .transpose()?;
+        Ok(UserSettings {
+            language: parse_optional("user_settings.language", self.language)?,
+            theme: parse_optional("user_settings.theme", self.theme)?,
+            view_mode: parse_optional("user_settings.view_mode", self.view_mode)?,
+            context_rounds,
+            prompts: self.prompts.0,
         })
     }
 }

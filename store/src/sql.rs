@@ -2,17 +2,28 @@
 //! placeholders, `ON CONFLICT`, `TRUE`/`FALSE` and partial indexes work in both). Only transaction start and row
 //! locking differ; each backend names those itself.
 
+macro_rules! model_columns {
+    () => {
+        "id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, is_available, created_at"
+    };
+}
+
 macro_rules! model_select {
     () => {
-        "SELECT id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, created_at \
-         FROM models WHERE user_id = $1"
+        concat!("SELECT ", model_columns!(), " FROM models WHERE user_id = $1")
+    };
+}
+
+macro_rules! connection_columns {
+    () => {
+        "id, user_id, name, driver, host, port, username, password_enc, database_name, is_default, is_connected, \
+         created_at"
     };
 }
 
 macro_rules! connection_select {
     () => {
-        "SELECT id, user_id, name, driver, host, port, username, password_enc, database_name, is_default, created_at \
-         FROM connections WHERE user_id = $1"
+        concat!("SELECT ", connection_columns!(), " FROM connections WHERE user_id = $1")
     };
 }
 
@@ -34,6 +45,15 @@ pub const INSERT_MODEL: &str = "INSERT INTO models \
 pub const MODELS_OF_USER: &str = concat!(model_select!(), " ORDER BY created_at, id");
 pub const MODEL_BY_ID: &str = concat!(model_select!(), " AND id = $2");
 pub const DEFAULT_MODEL: &str = concat!(model_select!(), " AND is_default");
+/// `$1` user, `$2` model, `$3`..`$7` the new values, `$8` whether the last test result no longer applies, `$9` now.
+pub const UPDATE_MODEL: &str = concat!(
+    "UPDATE models SET name = $3, provider = $4, model_id = $5, base_url = $6, api_key_enc = $7, \
+     is_available = CASE WHEN $8 THEN NULL ELSE is_available END, updated_at = $9 \
+     WHERE user_id = $1 AND id = $2 RETURNING ",
+    model_columns!()
+);
+/// `$1` user, `$2` model, `$3` the test result. A test is not an edit: `updated_at` stays.
+pub const SET_MODEL_AVAILABLE: &str = "UPDATE models SET is_available = $3 WHERE user_id = $1 AND id = $2";
 
 pub const INSERT_CONNECTION: &str = "INSERT INTO connections \
     (id, user_id, name, driver, host, port, username, password_enc, database_name, is_default, created_at, \
@@ -41,32 +61,72 @@ pub const INSERT_CONNECTION: &str = "INSERT INTO connections \
 pub const CONNECTIONS_OF_USER: &str = concat!(connection_select!(), " ORDER BY created_at, id");
 pub const CONNECTION_BY_ID: &str = concat!(connection_select!(), " AND id = $2");
 pub const DEFAULT_CONNECTION: &str = concat!(connection_select!(), " AND is_default");
+/// `$1` user, `$2` connection, `$3`..`$9` the new values, `$10` whether the last test result no longer applies,
+/// `$11` now.
+pub const UPDATE_CONNECTION: &str = concat!(
+    "UPDATE connections SET name = $3, driver = $4, host = $5, port = $6, username = $7, password_enc = $8, \
+     database_name = $9, is_connected = CASE WHEN $10 THEN NULL ELSE is_connected END, updated_at = $11 \
+     WHERE user_id = $1 AND id = $2 RETURNING ",
+    connection_columns!()
+);
+/// `$1` user, `$2` connection, `$3` the test result; `updated_at` stays.
+pub const SET_CONNECTION_CONNECTED: &str = "UPDATE connections SET is_connected = $3 WHERE user_id = $1 AND id = $2";
 
-/// The statements that keep one default row per user in a table of user-owned rows.
-pub struct DefaultFlag {
+/// The statements of a table of user-owned rows of which one per user is the default (models, connections).
+pub struct OwnedRows {
+    /// What a row is, for `NotFound`.
+    pub what: &'static str,
+    /// `$1` user, `$2` row: the row.
+    pub by_id: &'static str,
+    /// `$1` user, `$2` row: deletes it, returning whether it was the default.
+    pub delete: &'static str,
     /// `$1` user: whether the user already has a default row.
-    pub exists: &'static str,
+    pub has_default: &'static str,
     /// `$1` user, `$2` now: takes the flag away from the current default.
-    pub clear: &'static str,
+    pub clear_default: &'static str,
+    /// `$1` user, `$2` row, `$3` now: gives the flag to that row (after `clear_default`: one default at a time).
+    pub set_default: &'static str,
+    /// `$1` user, `$2` now: gives the flag to the user's most recently created row.
+    pub promote_newest: &'static str,
 }
 
-macro_rules! default_flag {
-    ($table:literal) => {
-        DefaultFlag {
-            exists: concat!("SELECT EXISTS (SELECT 1 FROM ", $table, " WHERE user_id = $1 AND is_default)"),
-            clear: concat!(
+macro_rules! owned_rows {
+    ($table:literal, $what:literal, $by_id:expr) => {
+        OwnedRows {
+            what: $what,
+            by_id: $by_id,
+            delete: concat!("DELETE FROM ", $table, " WHERE user_id = $1 AND id = $2 RETURNING is_default"),
+            has_default: concat!("SELECT EXISTS (SELECT 1 FROM ", $table, " WHERE user_id = $1 AND is_default)"),
+            clear_default: concat!(
                 "UPDATE ",
                 $table,
                 " SET is_default = FALSE, updated_at = $2 WHERE user_id = $1 AND is_default"
             ),
+            set_default: concat!(
+                "UPDATE ",
+                $table,
+                " SET is_default = TRUE, updated_at = $3 WHERE user_id = $1 AND id = $2"
+            ),
+            promote_newest: concat!(
+                "UPDATE ",
+                $table,
+                " SET is_default = TRUE, updated_at = $2 WHERE id = (SELECT id FROM ",
+                $table,
+                " WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)"
+            ),
         }
     };
 }
-pub const MODEL_DEFAULT: DefaultFlag = default_flag!("models");
-pub const CONNECTION_DEFAULT: DefaultFlag = default_flag!("connections");
+pub const MODEL_ROWS: OwnedRows = owned_rows!("models", "model", MODEL_BY_ID);
+pub const CONNECTION_ROWS: OwnedRows = owned_rows!("connections", "connection", CONNECTION_BY_ID);
 
-pub const CONVERSATION_BY_ID: &str = "SELECT id, user_id, title, model, connection_id, is_favorite, created_at, \
-    updated_at FROM conversations WHERE user_id = $1 AND id = $2";
+macro_rules! conversation_columns {
+    () => {
+        "c.id, c.user_id, c.title, c.model, c.connection_id, c.is_favorite, c.created_at, c.updated_at"
+    };
+}
+pub const CONVERSATION_BY_ID: &str =
+    concat!("SELECT ", conversation_columns!(), " FROM conversations c WHERE c.user_id = $1 AND c.id = $2");
 /// Creates the conversation unless it exists (whoever owns it). The connection is kept only if it is the user's:
 /// a foreign id, or one deleted since the question was asked, must neither fail the save nor leak a reference.
 pub const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
@@ -74,7 +134,14 @@ pub const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
     VALUES ($1, $2, $3, $4, (SELECT id FROM connections WHERE id = $5 AND user_id = $2), FALSE, $6, $6) \
     ON CONFLICT (id) DO NOTHING";
 pub const CONVERSATION_OWNER: &str = "SELECT user_id FROM conversations WHERE id = $1";
-pub const TOUCH_CONVERSATION: &str = "UPDATE conversations SET updated_at = $2 WHERE id = $1";
+/// `$1` conversation, `$2` now, `$3` how many messages were added.
+pub const TOUCH_CONVERSATION: &str =
+    "UPDATE conversations SET updated_at = $2, message_count = message_count + $3 WHERE id = $1";
+/// Its messages go by `ON DELETE CASCADE`, their search entries with them.
+pub const DELETE_CONVERSATION: &str = "DELETE FROM conversations WHERE user_id = $1 AND id = $2";
+/// One statement, so concurrent toggles each flip the flag.
+pub const TOGGLE_FAVORITE: &str =
+    "UPDATE conversations SET is_favorite = NOT is_favorite WHERE user_id = $1 AND id = $2 RETURNING is_favorite";
 
 pub const INSERT_MESSAGE: &str = "INSERT INTO messages (id, conversation_id, role, content, metadata, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
@@ -91,3 +158,64 @@ pub const RECENT_MESSAGES: &str = "SELECT id, conversation_id, role, content, me
     ORDER BY created_at, seq";
 pub const MESSAGE_BY_ID: &str = "SELECT m.id, m.conversation_id, m.role, m.content, m.metadata, m.created_at \
     FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = $1 AND m.id = $2";
+
+/// The statements of one conversation list: its page and the count of all that match.
+pub struct ConversationList {
+    /// `$1` user, then the search text if there is a search, then limit and offset.
+    pub page: String,
+    /// `$1` user, then the search text if there is a search.
+    pub count: String,
+}
+
+/// The list of a user's conversations, favourites only or all, filtered by `search`: a predicate on `c` whose
+/// search text is `$2`. Only static fragments go into the text; values are always bound.
+pub fn conversation_list(favorites_only: bool, search: Option<&str>) -> ConversationList {
+    let mut filter = String::from("c.user_id = $1");
+    if favorites_only {
+        filter.push_str(" AND c.is_favorite");
+    }
+    if let Some(predicate) = search {
+        filter.push_str(" AND ");
+        filter.push_str(predicate);
+    }
+    let limit = if search.is_some() { 3 } else { 2 };
+    ConversationList {
+        page: format!(
+            concat!(
+                "SELECT ",
+                conversation_columns!(),
+                ", c.message_count FROM conversations c WHERE {} \
+                 ORDER BY c.updated_at DESC, c.id DESC LIMIT ${} OFFSET ${}"
+            ),
+            filter,
+            limit,
+            limit + 1
+        ),
+        count: format!("SELECT COUNT(*) FROM conversations c WHERE {filter}"),
+    }
+}
+
+/// Search by a scan of the user's conversations and their messages, for texts too short for a trigram index.
+/// `$position` is the backend's `(haystack, needle)` substring function; `lower` on both sides makes it
+/// case-insensitive.
+macro_rules! substring_scan {
+    ($position:literal) => {
+        concat!(
+            "(",
+            $position,
+            "(lower(c.title), lower($2)) > 0 OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ",
+            $position,
+            "(lower(m.content), lower($2)) > 0))"
+        )
+    };
+}
+pub(crate) use substring_scan;
+
+pub const USER_SETTINGS: &str =
+    "SELECT language, theme, view_mode, context_rounds, prompts FROM user_settings WHERE user_id = $1";
+/// `$1` user, `$2`..`$6` the settings, `$7` now: the whole row is replaced.
+pub const SAVE_USER_SETTINGS: &str = "INSERT INTO user_settings \
+    (user_id, language, theme, view_mode, context_rounds, prompts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    ON CONFLICT (user_id) DO UPDATE SET language = excluded.language, theme = excluded.theme, \
+    view_mode = excluded.view_mode, context_rounds = excluded.context_rounds, prompts = excluded.prompts, \
+    updated_at = excluded.updated_at";

@@ -17,10 +17,22 @@ store_impl!(
     SqliteStore,
     db = sqlx::Sqlite,
     name = "sqlite",
-    migrations = [(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))],
+    migrations = [
+        (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+        (2, "settings and search", include_str!("../../migrations/sqlite/0002_settings_and_search.sql")),
+    ],
     begin = "BEGIN IMMEDIATE",
     // The write lock taken by BEGIN IMMEDIATE already serialises every writer.
     lock_user = "SELECT id FROM users WHERE id = $1",
+    // A trigram phrase query is a substring match; only `"` is special inside an FTS5 string. An entry's rowid
+    // names a message by its seq, or a title by its conversation's negated rowid (see the 0002 migration).
+    search_indexed = concat!(
+        "c.id IN (SELECT CASE WHEN conversation_search.rowid < 0 ",
+        "THEN (SELECT t.id FROM conversations t WHERE t.rowid = -conversation_search.rowid) ",
+        "ELSE (SELECT m.conversation_id FROM messages m WHERE m.seq = conversation_search.rowid) END ",
+        r#"FROM conversation_search WHERE conversation_search MATCH '"' || replace($2, '"', '""') || '"')"#
+    ),
+    search_scan = crate::sql::substring_scan!("instr"),
 );
 
 /// Opens (creating the file and its directory if missing) and optionally migrates the database at `url`.

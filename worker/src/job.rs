@@ -18,7 +18,7 @@ use querygpt_common::{Driver, ErrorCode, Language};
 use querygpt_llm::extract::extract_sql;
 use querygpt_llm::{LlmClient, LlmError};
 use querygpt_sqlsafe::{Dialect, Policy};
-use querygpt_store::{Connection, Exchange, Message, Role, Store, StoreError};
+use querygpt_store::{AnswerMetadata, Connection, Exchange, Message, Role, Store, StoreError};
 use querygpt_targets::{QueryOutput, TargetError, TargetSpec, Targets};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -179,16 +179,17 @@ impl JobContext {
         chart: Option<&Value>,
     ) -> Result<(), Failure> {
         let now = chrono::Utc::now();
-        let metadata = json!({
-            "sql": plan.sql,
-            "execution_time": output.elapsed.as_secs_f64(),
-            "rows_count": output.rows.len(),
-            "truncated": output.truncated,
-            "columns": output.columns,
-            "visualization": chart,
-            "explanation": plan.explanation,
-            "connection_id": connection.id,
-        });
+        let metadata = AnswerMetadata {
+            sql: plan.sql.clone(),
+            execution_time: output.elapsed.as_secs_f64(),
+            rows_count: output.rows.len(),
+            truncated: output.truncated,
+            columns: output.columns.clone(),
+            visualization: chart.cloned(),
+            explanation: plan.explanation.clone(),
+            connection_id: Some(connection.id),
+            extra: serde_json::Map::new(),
+        };
         let exchange = Exchange {
             user_id: job.user_id,
             conversation_id: job.conversation_id,
@@ -223,15 +224,9 @@ impl JobContext {
 /// The plan and chart of an answer stored by an earlier run of this job. Its SQL is validated again: only
 /// validated text ever runs.
 fn replayed_plan(driver: Driver, answer: Message, row_cap: usize) -> Result<(Plan, Option<Value>), Failure> {
-    let metadata = answer.metadata.unwrap_or(Value::Null);
-    let sql = metadata
-        .get("sql")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Failure::Transient(anyhow!("stored answer has no SQL")))?;
-    let sql = validate(driver, sql, row_cap)?;
-    let chart = metadata.get("visualization").filter(|v| !v.is_null()).cloned();
-    let explanation = metadata.get("explanation").and_then(Value::as_str).map(str::to_string);
-    Ok((Plan { sql, explanation, model: String::new() }, chart))
+    let metadata = answer.metadata.ok_or_else(|| Failure::Transient(anyhow!("stored answer has no SQL")))?;
+    let sql = validate(driver, &metadata.sql, row_cap)?;
+    Ok((Plan { sql, explanation: metadata.explanation, model: String::new() }, metadata.visualization))
 }
 
 fn result_event(plan: &Plan, output: &QueryOutput) -> ChatEvent {

@@ -106,6 +106,7 @@ mod tests {
             password: Some(SecretString::new("hunter2")),
             database: "sales".into(),
             is_default: false,
+            is_connected: None,
             created_at: chrono::Utc::now(),
         }
     }

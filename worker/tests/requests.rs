@@ -62,6 +62,7 @@ impl Harness {
             bus: bus.clone(),
             llm: LlmClient::new(LlmSettings { network: LOCAL, ..LlmSettings::default() }).expect("LLM client"),
             targets,
+            cache: std::sync::Arc::new(querygpt_cache::InProcessCache::default()),
             settings,
             jobs: JobSettings::default(),
         })

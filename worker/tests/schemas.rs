@@ -50,6 +50,7 @@ fn connection(path: &Path) -> Connection {
         password: None,
         database: path.display().to_string(),
         is_default: false,
+        is_connected: None,
         created_at: chrono::Utc::now(),
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! sqlx code that is generic over the database drowns in trait bounds; a macro over the concrete pool types keeps
 //! one body of logic with plain types. What really differs between the backends is passed in: how a write
-//! transaction starts and how it locks the user row whose default model/connection it may change.
+//! transaction starts, how it locks the user row whose default model/connection it may change, and how a search
+//! text is matched.
+
+pub(crate) mod owned;
 
 use crate::StoreError;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -39,28 +42,44 @@ pub(crate) fn foreign_key_violation_as(e: sqlx::Error, missing: impl FnOnce() ->
     }
 }
 
+/// The outcome of a statement on one user-owned row: `NotFound` when it touched none.
+pub(crate) fn touched_one(rows_affected: u64, what: &str, id: uuid::Uuid) -> Result<(), StoreError> {
+    if rows_affected == 0 { Err(StoreError::NotFound(format!("{what} {id}"))) } else { Ok(()) }
+}
+
 /// Generates `$store` and its `Store` impl for the pool of `$db`.
 /// - `migrations`: the backend's migrations as `(version, description, sql)`, embedded with `include_str!` (the
 ///   files live under the workspace's `migrations/`; sqlx's `migrate!` would pull in its macro crates).
 /// - `begin`: statement that starts a write transaction.
 /// - `lock_user`: `$1` user id; returns the user's id and, until commit, keeps other writers of that user's
 ///   default flags out (so two concurrent "first model" inserts cannot both become the default).
+/// - `search_indexed`, `search_scan`: predicates on the conversation `c` that hold when its title or a message
+///   contains the search text `$2` (see `Store::list_conversations`); the first served by the trigram index, the
+///   second by a scan of the user's rows for texts too short for it.
 macro_rules! store_impl {
     ($(#[$meta:meta])* $store:ident, db = $db:ty, name = $name:literal, migrations = [$(($version:literal, $description:literal, $migration:expr)),+ $(,)?],
-     begin = $begin:literal, lock_user = $lock_user:literal $(,)?) => {
+     begin = $begin:literal, lock_user = $lock_user:literal, search_indexed = $search_indexed:expr,
+     search_scan = $search_scan:expr $(,)?) => {
         mod generated {
-            use crate::backend::{foreign_key_violation_as, normalize_email, now_micros, single, unique_violation_as};
+            use crate::backend::{
+                foreign_key_violation_as, normalize_email, now_micros, single, touched_one, unique_violation_as,
+            };
+            use crate::rules::{connection_needs_retest, model_needs_retest, search_is_indexed};
             use crate::rows::{
-                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, MODELS, MessageRow, ModelRow,
-                PASSWORD_COLUMN, SealedRow, UserRow, seal,
+                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, ConversationSummaryRow, MODELS, MessageRow, ModelRow,
+                PASSWORD_COLUMN, SealedRow, UserRow, UserSettingsRow, seal,
             };
             use crate::{
-                Connection, Conversation, ConversationDetail, Exchange, Message, Model, NewConnection, NewModel, NewUser, SecretBox,
-                Store, StoreError, User, UserCredentials, sql,
+                Connection, Conversation, ConversationDetail, ConversationPage, ConversationQuery, DefaultChoice,
+                Exchange, Message, Model, NewConnection, NewModel, NewUser, SecretBox, Store, StoreError, User,
+                UserCredentials, UserSettings, sql,
             };
             use chrono::{DateTime, SubsecRound, Utc};
+            use sqlx::AssertSqlSafe;
             use sqlx::types::Json;
             use uuid::Uuid;
+
+            crate::backend::owned::owned_rows_impl!($store, $db);
 
             $(#[$meta])*
             pub(crate) struct $store {
@@ -106,23 +125,6 @@ macro_rules! store_impl {
                         .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))
                 }
 
-                /// Decides the `is_default` of a new row: what the caller asked, clearing the current default, or
-                /// `true` anyway when the user has no default yet (its first row).
-                async fn claim_default(
-                    tx: &mut sqlx::Transaction<'static, $db>,
-                    flag: &sql::DefaultFlag,
-                    user_id: Uuid,
-                    wanted: bool,
-                    now: DateTime<Utc>,
-                ) -> Result<bool, StoreError> {
-                    if wanted {
-                        sqlx::query(flag.clear).bind(user_id).bind(now).execute(&mut **tx).await?;
-                        return Ok(true);
-                    }
-                    let exists: bool = sqlx::query_scalar(flag.exists).bind(user_id).fetch_one(&mut **tx).await?;
-                    Ok(!exists)
-                }
-
                 /// Inserts a connection inside `tx`, whose caller has made sure the user exists and is locked.
                 async fn insert_connection(
                     &self,
@@ -135,7 +137,7 @@ macro_rules! store_impl {
                     let password_enc =
                         seal(&self.secrets, new.password.as_ref(), CONNECTIONS, id, PASSWORD_COLUMN)?;
                     let is_default =
-                        Self::claim_default(tx, &sql::CONNECTION_DEFAULT, user_id, new.is_default, now).await?;
+                        Self::claim_default(tx, &sql::CONNECTION_ROWS, user_id, new.is_default, now).await?;
                     sqlx::query(sql::INSERT_CONNECTION)
                         .bind(id)
                         .bind(user_id)
@@ -161,6 +163,7 @@ macro_rules! store_impl {
                         password: new.password,
                         database: new.database,
                         is_default,
+                        is_connected: None,
                         created_at: now,
                     })
                 }
@@ -273,7 +276,7 @@ macro_rules! store_impl {
                     let mut tx = self.begin_write().await?;
                     Self::lock_user(&mut tx, user_id).await?;
                     let is_default =
-                        Self::claim_default(&mut tx, &sql::MODEL_DEFAULT, user_id, new.is_default, now).await?;
+                        Self::claim_default(&mut tx, &sql::MODEL_ROWS, user_id, new.is_default, now).await?;
                     sqlx::query(sql::INSERT_MODEL)
                         .bind(id)
                         .bind(user_id)
@@ -296,6 +299,7 @@ macro_rules! store_impl {
                         base_url: new.base_url,
                         api_key: new.api_key,
                         is_default,
+                        is_available: None,
                         created_at: now,
                     })
                 }
@@ -317,6 +321,35 @@ macro_rules! store_impl {
                     user_id: Uuid,
                 ) -> Result<Option<Model>, StoreError> {
                     self.sealed_rows::<ModelRow>(sql::DEFAULT_MODEL, user_id, None).await.map(single)
+                }
+
+                async fn update_model(&self, user_id: Uuid, id: Uuid, new: NewModel) -> Result<Model, StoreError> {
+                    let now = now_micros();
+                    let (mut tx, old) =
+                        self.begin_update::<ModelRow>(&sql::MODEL_ROWS, user_id, id, new.is_default, now).await?;
+                    let api_key_enc = seal(&self.secrets, new.api_key.as_ref(), MODELS, id, API_KEY_COLUMN)?;
+                    let row = sqlx::query_as::<_, ModelRow>(sql::UPDATE_MODEL)
+                        .bind(user_id)
+                        .bind(id)
+                        .bind(&new.name)
+                        .bind(new.provider.as_str())
+                        .bind(&new.model_id)
+                        .bind(&new.base_url)
+                        .bind(api_key_enc)
+                        .bind(model_needs_retest(&old, &new))
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    row.into_record(&self.secrets)
+                }
+
+                async fn delete_model(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+                    self.delete_owned(&sql::MODEL_ROWS, user_id, id).await
+                }
+
+                async fn set_model_available(&self, user_id: Uuid, id: Uuid, available: bool) -> Result<(), StoreError> {
+                    self.set_flag(sql::SET_MODEL_AVAILABLE, sql::MODEL_ROWS.what, user_id, id, available).await
                 }
 
                 async fn create_connection(
@@ -352,6 +385,73 @@ macro_rules! store_impl {
                     user_id: Uuid,
                 ) -> Result<Option<Connection>, StoreError> {
                     self.sealed_rows::<ConnectionRow>(sql::DEFAULT_CONNECTION, user_id, None).await.map(single)
+                }
+
+                async fn update_connection(
+                    &self,
+                    user_id: Uuid,
+                    id: Uuid,
+                    new: NewConnection,
+                ) -> Result<Connection, StoreError> {
+                    let now = now_micros();
+                    let (mut tx, old) = self
+                        .begin_update::<ConnectionRow>(&sql::CONNECTION_ROWS, user_id, id, new.is_default, now)
+                        .await?;
+                    let password_enc = seal(&self.secrets, new.password.as_ref(), CONNECTIONS, id, PASSWORD_COLUMN)?;
+                    let row = sqlx::query_as::<_, ConnectionRow>(sql::UPDATE_CONNECTION)
+                        .bind(user_id)
+                        .bind(id)
+                        .bind(&new.name)
+                        .bind(new.driver.as_str())
+                        .bind(&new.host)
+                        .bind(new.port.map(i32::from))
+                        .bind(&new.username)
+                        .bind(password_enc)
+                        .bind(&new.database)
+                        .bind(connection_needs_retest(&old, &new))
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    row.into_record(&self.secrets)
+                }
+
+                async fn delete_connection(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+                    self.delete_owned(&sql::CONNECTION_ROWS, user_id, id).await
+                }
+
+                async fn set_connection_connected(
+                    &self,
+                    user_id: Uuid,
+                    id: Uuid,
+                    connected: bool,
+                ) -> Result<(), StoreError> {
+                    self.set_flag(sql::SET_CONNECTION_CONNECTED, sql::CONNECTION_ROWS.what, user_id, id, connected).await
+                }
+
+                async fn list_conversations(
+                    &self,
+                    user_id: Uuid,
+                    query: &ConversationQuery,
+                ) -> Result<ConversationPage, StoreError> {
+                    let search = query.search.as_deref().filter(|text| !text.is_empty());
+                    let predicate =
+                        search.map(|text| if search_is_indexed(text) { $search_indexed } else { $search_scan });
+                    let statements = sql::conversation_list(query.favorites_only, predicate);
+                    // The text is made of static fragments only; the search text is bound.
+                    let page = sqlx::query_as::<_, ConversationSummaryRow>(AssertSqlSafe(statements.page)).bind(user_id);
+                    let count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(statements.count)).bind(user_id);
+                    let (page, count) = match search {
+                        Some(text) => (page.bind(text), count.bind(text)),
+                        None => (page, count),
+                    };
+                    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+                    let rows = page.bind(i64::from(query.limit)).bind(offset).fetch_all(&self.pool).await?;
+                    let total = count.fetch_one(&self.pool).await?;
+                    Ok(ConversationPage {
+                        items: rows.into_iter().map(ConversationSummaryRow::into_record).collect::<Result<_, _>>()?,
+                        total: u64::try_from(total).unwrap_or_default(),
+                    })
                 }
 
                 async fn conversation(&self, user_id: Uuid, id: Uuid) -> Result<Option<Conversation>, StoreError> {
@@ -442,11 +542,65 @@ macro_rules! store_impl {
                         sqlx::query(sql::TOUCH_CONVERSATION)
                             .bind(conversation_id)
                             .bind(now)
+                            .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
                             .execute(&mut *tx)
                             .await?;
                     }
                     tx.commit().await?;
                     Ok(inserted > 0)
+                }
+
+                async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+                    let done = sqlx::query(sql::DELETE_CONVERSATION).bind(user_id).bind(id).execute(&self.pool).await?;
+                    touched_one(done.rows_affected(), "conversation", id)
+                }
+
+                async fn toggle_favorite(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+                    sqlx::query_scalar(sql::TOGGLE_FAVORITE)
+                        .bind(user_id)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))
+                }
+
+                async fn user_settings(&self, user_id: Uuid) -> Result<UserSettings, StoreError> {
+                    let row = sqlx::query_as::<_, UserSettingsRow>(sql::USER_SETTINGS)
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map_or_else(|| Ok(UserSettings::default()), UserSettingsRow::into_record)
+                }
+
+                async fn save_user_settings(
+                    &self,
+                    user_id: Uuid,
+                    settings: &UserSettings,
+                    defaults: DefaultChoice,
+                ) -> Result<(), StoreError> {
+                    let now = now_micros();
+                    let mut tx = self.begin_write().await?;
+                    Self::lock_user(&mut tx, user_id).await?;
+                    let choices = [(&sql::MODEL_ROWS, defaults.model_id), (&sql::CONNECTION_ROWS, defaults.connection_id)];
+                    for (table, id) in choices {
+                        let Some(id) = id else { continue };
+                        // Returning drops `tx`: its rollback undoes whatever this loop already changed.
+                        if !Self::make_default(&mut tx, table, user_id, id, now).await? {
+                            return Err(StoreError::NotFound(table.what.to_owned()));
+                        }
+                    }
+                    sqlx::query(sql::SAVE_USER_SETTINGS)
+                        .bind(user_id)
+                        .bind(settings.language.map(|l| l.as_str()))
+                        .bind(settings.theme.map(|t| t.as_str()))
+                        .bind(settings.view_mode.map(|v| v.as_str()))
+                        .bind(settings.context_rounds.map(i64::from))
+                        .bind(Json(&settings.prompts))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
             }
         }
