@@ -23,7 +23,7 @@ async fn a_killed_worker_s_job_is_finished_by_another() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     app.kill_worker(0).await;
-    app.spawn_worker();
+    app.spawn_worker().await;
 
     let mut events = vec![first];
     events.extend(stream.collect().await);

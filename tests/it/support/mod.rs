@@ -117,30 +117,48 @@ impl TestApp {
             api: None,
             workers: Vec::new(),
         };
-        let status = app.command("migrate").status().await.expect("run migrate");
+        let status = app.command("migrate").0.status().await.expect("run migrate");
         assert!(status.success(), "querygpt migrate failed");
-        app.api = Some(app.command("api").spawn().expect("spawn api"));
+        app.api = Some(app.command("api").0.spawn().expect("spawn api"));
         app.wait_until_healthy().await;
-        app.spawn_worker();
+        app.spawn_worker().await;
         app
     }
 
-    fn command(&self, role: &str) -> Command {
+    /// The command of a `querygpt` process in `role`, and the file its output goes to (none with
+    /// `QUERYGPT_TEST_LOGS`, which leaves the output on the terminal).
+    fn command(&self, role: &str) -> (Command, Option<std::path::PathBuf>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_querygpt"));
         command.arg(role).envs(self.env.iter().cloned()).kill_on_drop(true);
         let log = self.data_dir.path().join(format!("{role}-{}.log", Uuid::new_v4().simple()));
-        if std::env::var_os("QUERYGPT_TEST_LOGS").is_none() {
-            let file = std::fs::File::create(&log).expect("log file");
-            command.stdout(file.try_clone().expect("log file")).stderr(file);
+        if std::env::var_os("QUERYGPT_TEST_LOGS").is_some() {
+            return (command, None);
         }
-        command
+        let file = std::fs::File::create(&log).expect("log file");
+        command.stdout(file.try_clone().expect("log file")).stderr(file);
+        (command, Some(log))
     }
 
-    /// Starts one more worker process; returns its index for [`TestApp::kill_worker`].
-    pub fn spawn_worker(&mut self) -> usize {
-        let child = self.command("worker").spawn().expect("spawn worker");
-        self.workers.push(child);
-        self.workers.len() - 1
+    /// Starts one more worker process and waits until it listens for jobs and requests (a request sent before
+    /// would find no worker); returns its index for [`TestApp::kill_worker`].
+    pub async fn spawn_worker(&mut self) -> usize {
+        let (mut command, log) = self.command("worker");
+        self.workers.push(command.spawn().expect("spawn worker"));
+        for _ in 0..600 {
+            let started = match &log {
+                Some(log) => std::fs::read_to_string(log).is_ok_and(|text| text.contains("worker started")),
+                // Output on the terminal: nothing to watch, give it a moment.
+                None => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    true
+                }
+            };
+            if started {
+                return self.workers.len() - 1;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the worker did not start; logs in {}", self.data_dir.path().display());
     }
 
     /// `kill -9` of worker `index`: no graceful shutdown, no ack, no goodbye.
