@@ -3,9 +3,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use querygpt_store::{
-    AnswerMetadata, ConversationDetail, ConversationQuery, ConversationSummary, Message, Role,
-};
+use querygpt_store::{AnswerMetadata, ConversationDetail, ConversationQuery, ConversationSummary, Message, Role};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};

@@ -22,8 +22,8 @@ mod workers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::http::{Method, Uri};
+use axum::routing::get;
 use axum::serve::ListenerExt;
 use querygpt_bus::Bus;
 use querygpt_common::config::Settings;

@@ -124,7 +124,8 @@ async fn reset(State(state): State<Arc<AppState>>, auth: AuthUser) -> Result<Api
     let mut settings = state.store.user_settings(auth.user_id).await?;
     settings.prompts = PromptSet::default();
     save(&state, auth.user_id, &settings).await?;
-    Ok(ApiResponse::ok(view(&settings.prompts, settings.language.unwrap_or_default())).with_message("已恢复默认 Prompt"))
+    Ok(ApiResponse::ok(view(&settings.prompts, settings.language.unwrap_or_default()))
+        .with_message("已恢复默认 Prompt"))
 }
 
 async fn save(state: &AppState, user_id: Uuid, settings: &UserSettings) -> Result<(), ApiError> {

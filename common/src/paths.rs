@@ -32,7 +32,7 @@ mod tests {
         assert!(lexically_inside(&root.join("shop.db"), root));
         assert!(lexically_inside(&root.join("sub/../shop.db"), root));
         assert!(!lexically_inside(&root.join("../etc/passwd"), root));
-        assert!(!lexically_inside(&root.join("/etc/passwd"), root));
+        assert!(!lexically_inside(Path::new("/etc/passwd"), root));
         assert!(lexically_inside(Path::new("data/./x.db"), Path::new("./data")));
         assert!(!lexically_inside(Path::new("/srv/database.db"), root), "a prefix of a name is not a parent");
     }

@@ -226,7 +226,12 @@ async fn config_values_are_used_by_the_chat(mode: Mode) {
     let session = app.register().await;
     let token = &session.access_token;
     app.add_openai_model(&session, true).await;
-    let mini = add_model(&app, &session, json!({"name": "mini", "provider": "openai", "model_id": "gpt-4o-mini", "base_url": app.llm.openai_base_url()})).await;
+    let mini = add_model(
+        &app,
+        &session,
+        json!({"name": "mini", "provider": "openai", "model_id": "gpt-4o-mini", "base_url": app.llm.openai_base_url()}),
+    )
+    .await;
     let (connection_id, _) = app.sqlite_connection(&session).await;
     app.llm.set_default(Reply::text(ANSWER));
 

@@ -121,7 +121,13 @@ mod tests {
         let schema = schema();
         let templates = PromptSet::default();
         for (language, marker) in [(Language::En, "Question: how many?"), (Language::Zh, "问题：how many?")] {
-            let input = PromptInput { driver: Driver::Sqlite, schema: &schema, question: "how many?", language, templates: &templates };
+            let input = PromptInput {
+                driver: Driver::Sqlite,
+                schema: &schema,
+                question: "how many?",
+                language,
+                templates: &templates,
+            };
             let prompt = build(&input, &[]);
             let last = prompt.messages.last().unwrap();
             assert!(last.content.contains("TABLE orders (id integer PRIMARY KEY -- 订单号)"), "{}", last.content);
@@ -140,7 +146,13 @@ mod tests {
             explanation: Some("Explain in {language}.".into()),
             correction: None,
         };
-        let input = PromptInput { driver: Driver::Postgresql, schema: &schema, question: "q1", language: Language::En, templates: &templates };
+        let input = PromptInput {
+            driver: Driver::Postgresql,
+            schema: &schema,
+            question: "q1",
+            language: Language::En,
+            templates: &templates,
+        };
         let prompt = build(&input, &[]);
         assert_eq!(prompt.system, "You are terse. Dialect PostgreSQL.\n\nExplain in English.");
         assert!(prompt.messages.last().unwrap().content.starts_with("Q=q1\nS=TABLE orders"));

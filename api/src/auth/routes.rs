@@ -24,11 +24,7 @@ const MAX_PASSWORD_CHARS: usize = 1024;
 const MAX_DISPLAY_NAME_CHARS: usize = 100;
 
 pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
-        .routes(routes!(me))
+    OpenApiRouter::new().routes(routes!(register)).routes(routes!(login)).routes(routes!(refresh)).routes(routes!(me))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -42,7 +42,10 @@ async fn owned_resources(app: &TestApp, owner: &TestUser) -> Owned {
         model: "gpt-4o".into(),
         connection_id: connection.parse().unwrap(),
         user_message: message(Role::User, None),
-        assistant_message: message(Role::Assistant, Some(AnswerMetadata { sql: "SELECT 1".into(), ..Default::default() })),
+        assistant_message: message(
+            Role::Assistant,
+            Some(AnswerMetadata { sql: "SELECT 1".into(), ..Default::default() }),
+        ),
     };
     app.state.store.save_exchange(exchange).await.unwrap();
     Owned { model, connection, conversation }
@@ -92,25 +95,38 @@ async fn another_users_ids_are_not_found_and_change_nothing() {
         reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
         assert!(!reply.text.contains("sk-owner") && !reply.text.contains("owner's"), "{method} {uri}: {}", reply.text);
         // The same answer as for an id nobody has.
-        let missing = uri.replace(&owned.model, &Uuid::nil().to_string()).replace(&owned.connection, &Uuid::nil().to_string());
+        let missing =
+            uri.replace(&owned.model, &Uuid::nil().to_string()).replace(&owned.connection, &Uuid::nil().to_string());
         let missing = missing.replace(&owned.conversation.to_string(), &Uuid::nil().to_string());
-        let body = match method { &Method::PUT | &Method::POST => Some(axum::body::Body::from("{}")), _ => None };
+        let body = match method {
+            &Method::PUT | &Method::POST => Some(axum::body::Body::from("{}")),
+            _ => None,
+        };
         let reply = app.request(method.clone(), &missing, Some(&intruder.access), body).await;
         reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     }
     // Nor can the intruder make the owner's model or connection its default.
     let reply = app
-        .request(Method::PUT, "/api/v1/config", Some(&intruder.access), Some(axum::body::Body::from(
-            json!({"default_model_id": owned.model}).to_string(),
-        )))
+        .request(
+            Method::PUT,
+            "/api/v1/config",
+            Some(&intruder.access),
+            Some(axum::body::Body::from(json!({"default_model_id": owned.model}).to_string())),
+        )
         .await;
     assert_eq!(reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR")["field"], "default_model_id");
     let reply = app
-        .request(Method::PUT, "/api/v1/config", Some(&intruder.access), Some(axum::body::Body::from(
-            json!({"default_connection_id": owned.connection}).to_string(),
-        )))
+        .request(
+            Method::PUT,
+            "/api/v1/config",
+            Some(&intruder.access),
+            Some(axum::body::Body::from(json!({"default_connection_id": owned.connection}).to_string())),
+        )
         .await;
-    assert_eq!(reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR")["field"], "default_connection_id");
+    assert_eq!(
+        reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR")["field"],
+        "default_connection_id"
+    );
 
     assert_eq!(snapshot(&app, &owner, &owned).await, before, "the owner's data changed");
     let model = app.state.store.model(owner.id, owned.model.parse().unwrap()).await.unwrap().unwrap();

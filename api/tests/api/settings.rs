@@ -20,26 +20,42 @@ async fn config_defaults_partial_updates_and_resets() {
         &json!({"language": "zh", "theme": "light", "default_model_id": null, "default_connection_id": null, "view_mode": "user", "context_rounds": 3})
     );
 
-    let reply = put(&app, &user, "/api/v1/config", json!({"language": "en", "theme": "dark", "view_mode": "developer"})).await;
+    let reply =
+        put(&app, &user, "/api/v1/config", json!({"language": "en", "theme": "dark", "view_mode": "developer"})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
-    assert_eq!((data["language"].clone(), data["theme"].clone(), data["view_mode"].clone()), (json!("en"), json!("dark"), json!("developer")));
+    assert_eq!(
+        (data["language"].clone(), data["theme"].clone(), data["view_mode"].clone()),
+        (json!("en"), json!("dark"), json!("developer"))
+    );
     let reply = put(&app, &user, "/api/v1/config", json!({"context_rounds": 0})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
-    assert_eq!((data["language"].clone(), data["context_rounds"].clone()), (json!("en"), json!(0)), "other fields are kept");
+    assert_eq!(
+        (data["language"].clone(), data["context_rounds"].clone()),
+        (json!("en"), json!(0)),
+        "other fields are kept"
+    );
     let reply = put(&app, &user, "/api/v1/config", json!({"language": null, "context_rounds": null})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
-    assert_eq!((data["language"].clone(), data["context_rounds"].clone(), data["theme"].clone()), (json!("zh"), json!(3), json!("dark")));
+    assert_eq!(
+        (data["language"].clone(), data["context_rounds"].clone(), data["theme"].clone()),
+        (json!("zh"), json!(3), json!("dark"))
+    );
 
     // Defaults are the user's own models and connections, and always exactly one of each.
-    let first = app.post("/api/v1/models", Some(&user.access), &json!({"name": "a", "provider": "openai", "model_id": "a"})).await;
+    let first = app
+        .post("/api/v1/models", Some(&user.access), &json!({"name": "a", "provider": "openai", "model_id": "a"}))
+        .await;
     let first = first.assert_ok(StatusCode::CREATED)["id"].clone();
-    let second = app.post("/api/v1/models", Some(&user.access), &json!({"name": "b", "provider": "openai", "model_id": "b"})).await;
+    let second = app
+        .post("/api/v1/models", Some(&user.access), &json!({"name": "b", "provider": "openai", "model_id": "b"}))
+        .await;
     let second = second.assert_ok(StatusCode::CREATED)["id"].clone();
     assert_eq!(app.get("/api/v1/config", Some(&user.access)).await.json["data"]["default_model_id"], first);
     let reply = put(&app, &user, "/api/v1/config", json!({"default_model_id": second})).await;
     assert_eq!(reply.assert_ok(StatusCode::OK)["default_model_id"], second);
     let models = app.get("/api/v1/models", Some(&user.access)).await.json["data"]["models"].clone();
-    let defaults: Vec<&Value> = models.as_array().unwrap().iter().filter(|m| m["is_default"] == true).map(|m| &m["id"]).collect();
+    let defaults: Vec<&Value> =
+        models.as_array().unwrap().iter().filter(|m| m["is_default"] == true).map(|m| &m["id"]).collect();
     assert_eq!(defaults, [&second]);
 }
 
@@ -91,9 +107,15 @@ async fn prompts_show_defaults_accept_checked_templates_and_reset() {
 
     let reply = put(&app, &user, "/api/v1/prompts", json!({"system_prompt": "Be brief about {dialect}."})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
-    assert_eq!((data["system_prompt"].clone(), data["customized"].clone()), (json!("Be brief about {dialect}."), json!(["system_prompt"])));
+    assert_eq!(
+        (data["system_prompt"].clone(), data["customized"].clone()),
+        (json!("Be brief about {dialect}."), json!(["system_prompt"]))
+    );
     assert_eq!(data["sql_generation"], zh["sql_generation"], "untouched templates stay the defaults");
-    assert_eq!(app.get("/api/v1/prompts", Some(&user.access)).await.json["data"]["system_prompt"], "Be brief about {dialect}.");
+    assert_eq!(
+        app.get("/api/v1/prompts", Some(&user.access)).await.json["data"]["system_prompt"],
+        "Be brief about {dialect}."
+    );
 
     for (body, field, reason) in [
         (json!({"system_prompt": "Use {tables}"}), "system_prompt", "unknown_placeholder"),
@@ -112,10 +134,15 @@ async fn prompts_show_defaults_accept_checked_templates_and_reset() {
     }
     let unknown = put(&app, &user, "/api/v1/prompts", json!({"system_prompt": "Use {tables}"})).await;
     assert!(unknown.json["error"]["message"].as_str().unwrap().contains("{dialect}"), "{}", unknown.text);
-    assert_eq!(app.get("/api/v1/prompts", Some(&user.access)).await.json["data"]["system_prompt"], "Be brief about {dialect}.");
+    assert_eq!(
+        app.get("/api/v1/prompts", Some(&user.access)).await.json["data"]["system_prompt"],
+        "Be brief about {dialect}."
+    );
 
     // null restores one template; reset restores all.
-    let reply = put(&app, &user, "/api/v1/prompts", json!({"explanation": "Explain in {language}.", "system_prompt": null})).await;
+    let reply =
+        put(&app, &user, "/api/v1/prompts", json!({"explanation": "Explain in {language}.", "system_prompt": null}))
+            .await;
     assert_eq!(reply.assert_ok(StatusCode::OK)["customized"], json!(["explanation"]));
     let reply = app.post("/api/v1/prompts/reset", Some(&user.access), &json!({})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
