@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResponse};
 use crate::extract::{PathId, ValidJson, ValidQuery};
-use crate::openapi::{CommonErrors, Envelope};
+use crate::openapi::{CommonErrors, Envelope, ErrorEnvelope};
 use crate::{validate, workers};
 
 const MAX_NAME_CHARS: usize = 200;
@@ -259,7 +259,9 @@ async fn test(
 /// cached (shared by all workers, `worker.schema_cache_ttl_secs`); `refresh=true` reads the catalog again.
 #[utoipa::path(get, path = "/connections/{id}/schema", tag = "connections", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The connection's id"), SchemaParams),
-    responses((status = 200, body = Envelope<DbSchema>), CommonErrors))]
+    responses((status = 200, body = Envelope<DbSchema>),
+        (status = 424, description = "The database could not be read (`DATABASE_ERROR`)", body = ErrorEnvelope),
+        CommonErrors))]
 async fn schema(
     State(state): State<Arc<AppState>>,
     auth: AuthUser,

@@ -38,6 +38,10 @@ pub enum ApiError {
     /// 429: too many requests; `retry_after_secs` becomes a `Retry-After` header.
     #[error("rate limited: {message}")]
     RateLimited { message: Cow<'static, str>, retry_after_secs: Option<u64> },
+    /// 424 `DATABASE_ERROR` (a code of this service, beyond the v2 table): the user's database could not be read
+    /// (unreachable, refused the login, file missing). The message says why, without secrets.
+    #[error("database error: {0}")]
+    Database(Cow<'static, str>),
     /// 500: no worker could run the request (none is running, or none answered in time). The client is told so:
     /// it is not a passing fault of this request, an operator has to start workers.
     #[error("worker unavailable: {message}")]
@@ -101,6 +105,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Validation { .. } => ErrorCode::ValidationError,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Database(_) => ErrorCode::DatabaseError,
             ApiError::WorkerUnavailable { .. } | ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -132,7 +137,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized { reason, message } | ApiError::WorkerUnavailable { reason, message } => {
                 (&**message, json!({ "reason": reason }))
             }
-            ApiError::Forbidden(message) | ApiError::NotFound(message) => (&**message, json!({})),
+            ApiError::Forbidden(message) | ApiError::NotFound(message) | ApiError::Database(message) => {
+                (&**message, json!({}))
+            }
             ApiError::Validation { message, details } => (&**message, details.clone()),
             ApiError::RateLimited { message, retry_after_secs } => {
                 (&**message, retry_after_secs.map_or_else(|| json!({}), |secs| json!({ "retry_after": secs })))

@@ -16,6 +16,7 @@ pub(crate) async fn ask(state: &AppState, user_id: Uuid, task: WorkerTask) -> Re
     match state.bus.request_worker(&request, timeout).await?.outcome {
         // The row went away between this node's check and the worker's read.
         WorkerOutcome::Failed { code: ErrorCode::NotFound, message } => Err(ApiError::NotFound(message.into())),
+        WorkerOutcome::Failed { code: ErrorCode::DatabaseError, message } => Err(ApiError::Database(message.into())),
         WorkerOutcome::Failed { code, message } => {
             Err(ApiError::internal(anyhow::anyhow!("a worker could not run the request ({code:?}): {message}")))
         }

@@ -25,7 +25,7 @@ pub enum ErrorCode {
     SchemaMismatch,
     DatabaseMismatch,
     LlmError,
-    // Chat stream only
+    // Chat stream, and `GET /connections/{id}/schema` of a database that cannot be read
     DatabaseError,
     Cancelled,
 }
@@ -42,7 +42,8 @@ impl ErrorCode {
             InvalidRequest | InvalidSchema | InvalidDatabase | SchemaRequired | DatabaseRequired
             | SqlValidationFailed | SchemaMismatch | DatabaseMismatch => 400,
             InternalError | LlmError => 500,
-            DatabaseError => 502,
+            // Failed Dependency: the user's database failed, not this service (a 5xx would say it is ours).
+            DatabaseError => 424,
             Cancelled => 499,
         }
     }

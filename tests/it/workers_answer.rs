@@ -181,6 +181,10 @@ async fn connection_tests_and_schemas_on_every_database(mode: Mode) {
     assert_eq!(tested["data"]["connected"], false, "{tested}");
     assert!(!tested["data"]["message"].as_str().unwrap().is_empty());
     assert!(!tested.to_string().contains("\"wrong\""), "the password must not be echoed: {tested}");
+    // Its schema cannot be read: the database's error, not an internal one.
+    let (status, schema) = app.get(&format!("/connections/{id}/schema"), token).await;
+    assert_eq!(status, StatusCode::FAILED_DEPENDENCY, "{schema}");
+    assert_eq!(schema["error"]["code"], "DATABASE_ERROR", "{schema}");
     app.stop().await;
 }
 
