@@ -164,8 +164,9 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
             settings: settings.worker.clone(),
             jobs: settings.jobs.clone(),
         })?;
-        let stop = shutdown.clone();
-        tasks.spawn(async move { Ok(worker.run(stop).await?) });
+        // Listening before the API opens its port: a first request then finds a worker.
+        let running = worker.start(shutdown.clone()).await?;
+        tasks.spawn(async move { Ok(running.await?) });
     }
 
     if role.runs_api() {

@@ -86,16 +86,19 @@ pub(crate) async fn allowed_destination(
 /// absolute ones must lie inside it, `..` cannot climb out. The check is lexical, because the file lives where the
 /// workers run; each worker checks the canonical path (symlinks followed) again before opening it.
 pub(crate) fn sqlite_path(dir: &std::path::Path, database: &str) -> Result<(), ApiError> {
-    let absolute = |path: &std::path::Path| match std::env::current_dir() {
-        Ok(cwd) if path.is_relative() => cwd.join(path),
-        _ => path.to_owned(),
+    let absolute = match std::env::current_dir() {
+        Ok(cwd) if dir.is_relative() => cwd.join(dir),
+        _ => dir.to_owned(),
     };
-    let dir = absolute(dir);
-    if querygpt_common::paths::lexically_inside(&dir.join(database.trim()), &dir) {
+    // The directory as configured, and as it resolves here when it exists (it may be reached through a symlink,
+    // and the embedded demo database is registered by its canonical path).
+    let dirs = [Some(absolute.clone()), std::fs::canonicalize(&absolute).ok()];
+    let database = std::path::Path::new(database.trim());
+    if dirs.iter().flatten().any(|dir| querygpt_common::paths::lexically_inside(&dir.join(database), dir)) {
         return Ok(());
     }
     let mut extra = Map::new();
-    extra.insert("allowed_dir".into(), dir.display().to_string().into());
+    extra.insert("allowed_dir".into(), absolute.display().to_string().into());
     Err(ApiError::invalid_field_with(
         "database",
         "path_not_allowed",

@@ -79,6 +79,16 @@ impl Worker {
     /// Takes and runs jobs, and answers worker requests, until `shutdown` is cancelled; then lets in-flight jobs and
     /// requests finish for a grace period and gives the remaining jobs back to the queue.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), BusError> {
+        self.start(shutdown).await?.await
+    }
+
+    /// Subscribes to jobs, requests and cancellations, and returns the loop of [`Worker::run`]. Once this returns,
+    /// the worker is listening: a process that also serves the API can open its port without a first request
+    /// finding no worker.
+    pub async fn start(
+        self: Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Result<impl Future<Output = Result<(), BusError>> + Send + 'static, BusError> {
         let deliveries = self.bus.job_deliveries(self.concurrency.min(MAX_PREFETCH)).await?;
         let requests = self.bus.worker_requests().await?;
         let mut cancels = self.bus.subscribe_cancels().await?;
@@ -90,18 +100,25 @@ impl Worker {
                 }
             })
         };
-
         tracing::info!(concurrency = self.concurrency, "worker started");
-        let jobs =
-            pool::run_bounded("jobs", deliveries, self.concurrency, &shutdown, SHUTDOWN_GRACE, |delivery, abort| {
-                let worker = self.clone();
-                let span = tracing::info_span!("job", job_id = %delivery.job.job_id, attempt = delivery.attempt);
-                async move { worker.handle(delivery, abort).await }.instrument(span)
-            });
-        let requests = self.requests.clone().serve(requests, &shutdown);
-        tokio::join!(jobs, requests);
-        cancel_listener.abort();
-        self.bus.flush().await
+        Ok(async move {
+            let jobs = pool::run_bounded(
+                "jobs",
+                deliveries,
+                self.concurrency,
+                &shutdown,
+                SHUTDOWN_GRACE,
+                |delivery, abort| {
+                    let worker = self.clone();
+                    let span = tracing::info_span!("job", job_id = %delivery.job.job_id, attempt = delivery.attempt);
+                    async move { worker.handle(delivery, abort).await }.instrument(span)
+                },
+            );
+            let requests = self.requests.clone().serve(requests, &shutdown);
+            tokio::join!(jobs, requests);
+            cancel_listener.abort();
+            self.bus.flush().await
+        })
     }
 
     async fn handle(&self, delivery: JobDelivery, abort: CancellationToken) {

@@ -354,3 +354,119 @@ async fn internal_destinations_are_refused() {
     let reply = app.get("/api/v1/connections", token).await;
     assert_eq!(reply.assert_ok(StatusCode::OK), &json!({"connections": []}), "nothing was stored");
 }
+
+#[tokio::test]
+async fn sqlite_files_outside_the_allowed_directory_are_refused_at_the_door() {
+    let app = TestApp::new().await;
+    let user = app.register("sqlite-door@example.com").await;
+    let token = Some(user.access.as_str());
+    for path in ["/etc/passwd", "../outside.db", "sub/../../outside.db", "/tmp/x.db"] {
+        let body = json!({"name": "x", "driver": "sqlite", "database": path});
+        let reply = app.post("/api/v1/connections", token, &body).await;
+        let details = reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+        assert_eq!(
+            (details["field"].as_str(), details["reason"].as_str()),
+            (Some("database"), Some("path_not_allowed")),
+            "{path}"
+        );
+    }
+    let inside = app.state.settings.sqlite_dir().join("shop.db").display().to_string();
+    let reply =
+        app.post("/api/v1/connections", token, &json!({"name": "ok", "driver": "sqlite", "database": inside})).await;
+    let id = reply.assert_ok(StatusCode::CREATED)["id"].as_str().unwrap().to_owned();
+    // An update is checked the same way, and nothing of it is stored.
+    let uri = format!("/api/v1/connections/{id}");
+    let body = axum::body::Body::from(json!({"name": "renamed", "database": "/etc/passwd"}).to_string());
+    let reply = app.request(axum::http::Method::PUT, &uri, token, Some(body)).await;
+    assert_eq!(reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR")["reason"], "path_not_allowed");
+    let listed = app.get("/api/v1/connections", token).await.json["data"]["connections"][0].clone();
+    assert_eq!((listed["name"].as_str(), listed["database"].as_str()), (Some("ok"), Some(inside.as_str())));
+}
+
+#[tokio::test]
+async fn updates_are_partial_and_there_is_always_one_default() {
+    let app = TestApp::new().await;
+    let user = app.register("updates@example.com").await;
+    let token = Some(user.access.as_str());
+
+    let first = app
+        .post(
+            "/api/v1/models",
+            token,
+            &json!({"name": "first", "provider": "openai", "model_id": "gpt-4o", "api_key": API_KEY}),
+        )
+        .await;
+    let first = first.assert_ok(StatusCode::CREATED)["id"].as_str().unwrap().to_owned();
+    let second = app
+        .post("/api/v1/models", token, &json!({"name": "second", "provider": "anthropic", "model_id": "claude"}))
+        .await;
+    let second = second.assert_ok(StatusCode::CREATED)["id"].as_str().unwrap().to_owned();
+
+    // Omitted fields (the key too) are kept.
+    let reply = app.put(&format!("/api/v1/models/{first}"), token, &json!({"name": "renamed"})).await;
+    let data = reply.assert_ok(StatusCode::OK).clone();
+    assert_eq!(
+        (data["name"].as_str(), data["model_id"].as_str(), data["has_api_key"].as_bool()),
+        (Some("renamed"), Some("gpt-4o"), Some(true))
+    );
+    let stored = app.state.store.model(user.id, first.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.api_key.unwrap().expose(), API_KEY);
+    // null clears the key; bad values name their field and change nothing.
+    let reply = app.put(&format!("/api/v1/models/{first}"), token, &json!({"api_key": null})).await;
+    assert_eq!(reply.assert_ok(StatusCode::OK)["has_api_key"], false);
+    for (body, field) in [
+        (json!({"name": ""}), "name"),
+        (json!({"provider": "gemini"}), "provider"),
+        (json!({"base_url": "ftp://x"}), "base_url"),
+        (json!({"base_url": "http://127.0.0.1:8080/v1"}), "base_url"),
+        (json!({"is_default": false}), "is_default"),
+    ] {
+        let reply = app.put(&format!("/api/v1/models/{first}"), token, &body).await;
+        assert_eq!(reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR")["field"], field, "{body}");
+    }
+
+    let defaults = || async {
+        let models = app.get("/api/v1/models", token).await.json["data"]["models"].clone();
+        models
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["is_default"] == true)
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(defaults().await, [first.as_str()]);
+    app.put(&format!("/api/v1/models/{second}"), token, &json!({"is_default": true})).await.assert_ok(StatusCode::OK);
+    assert_eq!(defaults().await, [second.as_str()]);
+    // Deleting the default passes it on.
+    let reply = app.delete(&format!("/api/v1/models/{second}"), token).await;
+    assert_eq!(reply.assert_ok(StatusCode::OK), &json!({"id": second, "deleted": true}));
+    assert_eq!(defaults().await, [first.as_str()]);
+    app.delete(&format!("/api/v1/models/{second}"), token).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    app.delete(&format!("/api/v1/models/{first}"), token).await.assert_ok(StatusCode::OK);
+    assert_eq!(app.get("/api/v1/models", token).await.json["data"]["models"], json!([]));
+
+    // Connections: the password is kept unless given; a changed target is untested again.
+    let body = json!({"name": "pg", "driver": "postgresql", "host": "db.example.com", "username": "reader", "password": DB_PASSWORD, "database": "sales"});
+    let id = app.post("/api/v1/connections", token, &body).await.assert_ok(StatusCode::CREATED)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.state.store.set_connection_connected(user.id, id.parse().unwrap(), true).await.unwrap();
+    let reply = app.put(&format!("/api/v1/connections/{id}"), token, &json!({"name": "pg renamed"})).await;
+    assert_eq!(reply.assert_ok(StatusCode::OK)["is_connected"], true, "a rename keeps the test result");
+    let reply =
+        app.put(&format!("/api/v1/connections/{id}"), token, &json!({"database": "sales2", "port": 6543})).await;
+    let data = reply.assert_ok(StatusCode::OK).clone();
+    assert!(!reply.text.contains(DB_PASSWORD));
+    assert_eq!(
+        (data["database"].as_str(), data["port"].as_u64(), data["is_connected"].clone()),
+        (Some("sales2"), Some(6543), Value::Null)
+    );
+    let stored = app.state.store.connection(user.id, id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.password.unwrap().expose(), DB_PASSWORD);
+    let reply = app.put(&format!("/api/v1/connections/{id}"), token, &json!({"host": null})).await;
+    assert_eq!(reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR")["field"], "host");
+    app.delete(&format!("/api/v1/connections/{id}"), token).await.assert_ok(StatusCode::OK);
+    assert_eq!(app.get("/api/v1/connections", token).await.json["data"]["connections"], json!([]));
+}

@@ -4,11 +4,7 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Reply, TestApp, TestUser};
-
-async fn put(app: &TestApp, user: &TestUser, uri: &str, body: Value) -> Reply {
-    app.request(Method::PUT, uri, Some(&user.access), Some(Body::from(body.to_string()))).await
-}
+use crate::support::TestApp;
 
 #[tokio::test]
 async fn config_defaults_partial_updates_and_resets() {
@@ -20,21 +16,26 @@ async fn config_defaults_partial_updates_and_resets() {
         &json!({"language": "zh", "theme": "light", "default_model_id": null, "default_connection_id": null, "view_mode": "user", "context_rounds": 3})
     );
 
-    let reply =
-        put(&app, &user, "/api/v1/config", json!({"language": "en", "theme": "dark", "view_mode": "developer"})).await;
+    let reply = app
+        .put(
+            "/api/v1/config",
+            Some(&user.access),
+            &json!({"language": "en", "theme": "dark", "view_mode": "developer"}),
+        )
+        .await;
     let data = reply.assert_ok(StatusCode::OK).clone();
     assert_eq!(
         (data["language"].clone(), data["theme"].clone(), data["view_mode"].clone()),
         (json!("en"), json!("dark"), json!("developer"))
     );
-    let reply = put(&app, &user, "/api/v1/config", json!({"context_rounds": 0})).await;
+    let reply = app.put("/api/v1/config", Some(&user.access), &json!({"context_rounds": 0})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
     assert_eq!(
         (data["language"].clone(), data["context_rounds"].clone()),
         (json!("en"), json!(0)),
         "other fields are kept"
     );
-    let reply = put(&app, &user, "/api/v1/config", json!({"language": null, "context_rounds": null})).await;
+    let reply = app.put("/api/v1/config", Some(&user.access), &json!({"language": null, "context_rounds": null})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
     assert_eq!(
         (data["language"].clone(), data["context_rounds"].clone(), data["theme"].clone()),
@@ -51,7 +52,7 @@ async fn config_defaults_partial_updates_and_resets() {
         .await;
     let second = second.assert_ok(StatusCode::CREATED)["id"].clone();
     assert_eq!(app.get("/api/v1/config", Some(&user.access)).await.json["data"]["default_model_id"], first);
-    let reply = put(&app, &user, "/api/v1/config", json!({"default_model_id": second})).await;
+    let reply = app.put("/api/v1/config", Some(&user.access), &json!({"default_model_id": second})).await;
     assert_eq!(reply.assert_ok(StatusCode::OK)["default_model_id"], second);
     let models = app.get("/api/v1/models", Some(&user.access)).await.json["data"]["models"].clone();
     let defaults: Vec<&Value> =
@@ -81,7 +82,7 @@ async fn invalid_config_values_name_their_field_and_store_nothing() {
         (json!({"theme": "dark", "language": "fr"}), "language"),
         (json!({"theme": "dark", "default_model_id": "00000000-0000-0000-0000-000000000000"}), "default_model_id"),
     ] {
-        let reply = put(&app, &user, "/api/v1/config", body.clone()).await;
+        let reply = app.put("/api/v1/config", Some(&user.access), &body).await;
         let details = reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
         assert_eq!(details["field"], field, "{body}");
     }
@@ -105,7 +106,8 @@ async fn prompts_show_defaults_accept_checked_templates_and_reset() {
     assert_ne!(en["system_prompt"], zh["system_prompt"]);
     assert!(en["system_prompt"].as_str().unwrap().contains("read-only"));
 
-    let reply = put(&app, &user, "/api/v1/prompts", json!({"system_prompt": "Be brief about {dialect}."})).await;
+    let reply =
+        app.put("/api/v1/prompts", Some(&user.access), &json!({"system_prompt": "Be brief about {dialect}."})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();
     assert_eq!(
         (data["system_prompt"].clone(), data["customized"].clone()),
@@ -128,11 +130,11 @@ async fn prompts_show_defaults_accept_checked_templates_and_reset() {
         // A valid change next to an invalid one is not stored.
         (json!({"system_prompt": "fine", "explanation": "{nope}"}), "explanation", "unknown_placeholder"),
     ] {
-        let reply = put(&app, &user, "/api/v1/prompts", body.clone()).await;
+        let reply = app.put("/api/v1/prompts", Some(&user.access), &body).await;
         let details = reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").clone();
         assert_eq!((details["field"].as_str(), details["reason"].as_str()), (Some(field), Some(reason)), "{body}");
     }
-    let unknown = put(&app, &user, "/api/v1/prompts", json!({"system_prompt": "Use {tables}"})).await;
+    let unknown = app.put("/api/v1/prompts", Some(&user.access), &json!({"system_prompt": "Use {tables}"})).await;
     assert!(unknown.json["error"]["message"].as_str().unwrap().contains("{dialect}"), "{}", unknown.text);
     assert_eq!(
         app.get("/api/v1/prompts", Some(&user.access)).await.json["data"]["system_prompt"],
@@ -140,9 +142,13 @@ async fn prompts_show_defaults_accept_checked_templates_and_reset() {
     );
 
     // null restores one template; reset restores all.
-    let reply =
-        put(&app, &user, "/api/v1/prompts", json!({"explanation": "Explain in {language}.", "system_prompt": null}))
-            .await;
+    let reply = app
+        .put(
+            "/api/v1/prompts",
+            Some(&user.access),
+            &json!({"explanation": "Explain in {language}.", "system_prompt": null}),
+        )
+        .await;
     assert_eq!(reply.assert_ok(StatusCode::OK)["customized"], json!(["explanation"]));
     let reply = app.post("/api/v1/prompts/reset", Some(&user.access), &json!({})).await;
     let data = reply.assert_ok(StatusCode::OK).clone();

@@ -93,6 +93,14 @@ impl TestApp {
         self.request(Method::POST, uri, token, Some(Body::from(body.to_string()))).await
     }
 
+    pub async fn put(&self, uri: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.request(Method::PUT, uri, token, Some(Body::from(body.to_string()))).await
+    }
+
+    pub async fn delete(&self, uri: &str, token: Option<&str>) -> Reply {
+        self.request(Method::DELETE, uri, token, None).await
+    }
+
     /// Registers `email` with [`PASSWORD`]; panics unless it succeeds.
     pub async fn register(&self, email: &str) -> TestUser {
         let reply =
