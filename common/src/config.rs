@@ -107,6 +107,12 @@ pub struct WorkerSettings {
     pub context_rounds: usize,
     /// SQLite connections may only open files inside this directory (symlinks resolved). Default: `data_dir`.
     pub sqlite_dir: Option<PathBuf>,
+    /// Bytes of schema text a prompt may carry (about 4 bytes a token). A larger schema is cut down to the tables
+    /// and columns most relevant to the question.
+    pub schema_budget: usize,
+    /// Attempts at a question: a statement the validator refuses or the database rejects goes back to the model
+    /// with its error, up to this many tries in all.
+    pub max_attempts: u32,
     /// Time limit of a model test (`POST /models/{id}/test`), one LLM round trip.
     pub test_timeout_secs: u64,
     /// How long a connection's schema is reused (shared by every worker) before it is read again; 0 reads it for
@@ -171,6 +177,8 @@ impl Default for WorkerSettings {
             max_result_bytes: 8 * 1024 * 1024,
             context_rounds: 3,
             sqlite_dir: None,
+            schema_budget: 24 * 1024,
+            max_attempts: 3,
             test_timeout_secs: 15,
             schema_cache_ttl_secs: 300,
         }
