@@ -159,6 +159,7 @@ async fn stream(
         connection_id: connection.id,
         context_rounds: Some(crate::user_config::effective_context_rounds(&state, &settings)),
         prompts: settings.prompts,
+        view_mode: settings.view_mode.unwrap_or_default(),
     };
     let job = QueryJob::accept(asked, |job_id| state.bus.events_subject(&state.node_id, job_id));
     let job_id = job.job_id;

@@ -129,6 +129,7 @@ fn new_job(bus: &dyn Bus) -> QueryJob {
         connection_id: Uuid::new_v4(),
         context_rounds: None,
         prompts: Default::default(),
+        view_mode: Default::default(),
     };
     QueryJob::accept(question, |job_id| bus.events_subject("node-1", job_id))
 }
@@ -138,7 +139,12 @@ fn progress(job_id: Uuid, seq: u32) -> JobEvent {
         v: MESSAGE_VERSION,
         job_id,
         seq,
-        event: ChatEvent::Progress { stage: Stage::Analyzing, message: "analyzing".into(), conversation_id: None },
+        event: ChatEvent::Progress {
+            stage: Stage::Analyzing,
+            message: "analyzing".into(),
+            conversation_id: None,
+            attempt: None,
+        },
     }
 }
 

@@ -9,7 +9,7 @@
 
 use crate::prompts::PromptSet;
 use crate::schema::DbSchema;
-use crate::{ErrorCode, Language};
+use crate::{ErrorCode, Language, ViewMode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -74,6 +74,9 @@ pub struct QueryJob {
     /// The user's own prompt templates; the defaults of `language` for the others.
     #[serde(default, skip_serializing_if = "PromptSet::is_empty")]
     pub prompts: PromptSet,
+    /// `developer` adds [`DeveloperInfo`] to the result.
+    #[serde(default)]
+    pub view_mode: ViewMode,
     /// Core NATS subject (or in-process route) the worker publishes this job's events to.
     pub events_subject: String,
     pub accepted_at: DateTime<Utc>,
@@ -98,6 +101,7 @@ pub struct Question {
     /// See [`QueryJob::context_rounds`].
     pub context_rounds: Option<u32>,
     pub prompts: PromptSet,
+    pub view_mode: ViewMode,
 }
 
 impl QueryJob {
@@ -119,25 +123,34 @@ impl QueryJob {
             connection_id: question.connection_id,
             context_rounds: question.context_rounds,
             prompts: question.prompts,
+            view_mode: question.view_mode,
             events_subject: events_subject(job_id),
             accepted_at: Utc::now(),
         }
     }
 }
 
-/// One event of a job's answer, numbered from 1 in the order the client must see them.
+/// Most attempts a question may take (`worker.max_attempts` is clamped to it): the sequence numbers of
+/// [`JobEvent`] leave room for this many.
+pub const MAX_ATTEMPTS: u32 = 9;
+
+/// One event of a job's answer, numbered in the order the client must see them.
 ///
-/// Each kind of event has a fixed sequence number, so a job run again after a worker crash emits the same numbers
-/// for the same events, and an API node drops what it already forwarded:
+/// Each event has a fixed sequence number that depends only on what it is (and, for the stages of an attempt, on
+/// the attempt's number), so a job run again after a worker crash emits the same numbers for the same events, and
+/// an API node forwards only numbers higher than the last one it forwarded:
 ///
-/// | event                      | seq |
-/// |----------------------------|-----|
-/// | progress `analyzing`       | 1   |
-/// | progress `generating_sql`  | 2   |
-/// | progress `executing`       | 3   |
-/// | result                     | 4   |
-/// | visualization              | 5   |
-/// | done / error (terminal)    | 6   |
+/// | event                                   | seq                        |
+/// |-----------------------------------------|----------------------------|
+/// | progress `analyzing`                    | 1                          |
+/// | progress `generating_sql`, attempt *a*  | 10·*a* + 1 (11, 21, ... 91) |
+/// | progress `executing`, attempt *a*       | 10·*a* + 2 (12, 22, ... 92) |
+/// | result                                  | 100                        |
+/// | visualization                           | 101                        |
+/// | done / error (terminal)                 | 102                        |
+///
+/// A re-run that needs fewer attempts than the first run skips ahead (its early attempts' numbers were seen and
+/// are dropped); one that needs more continues where the client is. The answer's numbers are above every attempt's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEvent {
     #[serde(default = "current_version")]
@@ -157,13 +170,14 @@ impl JobEvent {
     /// `event` of job `job_id` under its fixed sequence number. An event an API node makes up itself (a stop, a
     /// timeout) is terminal too, so the worker's own terminal event, if it comes later, is dropped as a duplicate.
     pub fn new(job_id: Uuid, event: ChatEvent) -> Self {
+        let attempt_base = |attempt: &Option<u32>| 10 * attempt.unwrap_or(1).clamp(1, MAX_ATTEMPTS);
         let seq = match &event {
             ChatEvent::Progress { stage: Stage::Analyzing, .. } => 1,
-            ChatEvent::Progress { stage: Stage::GeneratingSql, .. } => 2,
-            ChatEvent::Progress { stage: Stage::Executing, .. } => 3,
-            ChatEvent::Result { .. } => 4,
-            ChatEvent::Visualization { .. } => 5,
-            ChatEvent::Error { .. } | ChatEvent::Done { .. } => 6,
+            ChatEvent::Progress { stage: Stage::GeneratingSql, attempt, .. } => attempt_base(attempt) + 1,
+            ChatEvent::Progress { stage: Stage::Executing, attempt, .. } => attempt_base(attempt) + 2,
+            ChatEvent::Result { .. } => 100,
+            ChatEvent::Visualization { .. } => 101,
+            ChatEvent::Error { .. } | ChatEvent::Done { .. } => 102,
         };
         JobEvent { v: MESSAGE_VERSION, job_id, seq, event }
     }
@@ -179,8 +193,19 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Human-readable progress message in the requested language.
-    pub fn message(self, language: Language) -> &'static str {
+    /// Human-readable progress message in the requested language; attempts after the first say that the model is
+    /// correcting its statement.
+    pub fn message(self, language: Language, attempt: u32) -> String {
+        match (self, language, attempt) {
+            (Stage::GeneratingSql, Language::Zh, 2..) => format!("正在修正 SQL（第 {attempt} 次尝试）..."),
+            (Stage::GeneratingSql, Language::En, 2..) => format!("Correcting the SQL (attempt {attempt})..."),
+            (Stage::Executing, Language::Zh, 2..) => format!("正在执行修正后的查询（第 {attempt} 次尝试）..."),
+            (Stage::Executing, Language::En, 2..) => format!("Running the corrected query (attempt {attempt})..."),
+            _ => self.first_message(language).to_owned(),
+        }
+    }
+
+    fn first_message(self, language: Language) -> &'static str {
         match (self, language) {
             (Stage::Analyzing, Language::Zh) => "正在分析查询...",
             (Stage::GeneratingSql, Language::Zh) => "正在生成 SQL...",
@@ -203,8 +228,12 @@ pub enum ChatEvent {
         /// Set on the first event so that a client can call `/chat/stop` before `done`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         conversation_id: Option<Uuid>,
+        /// The attempt a `generating_sql` or `executing` stage belongs to (1, then 2... after a correction).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
     },
     Result {
+        /// The statement as the model wrote it (what ran is this, checked, with the row cap applied).
         sql: String,
         /// Rows as JSON objects keyed by column name.
         data: Vec<serde_json::Map<String, Value>>,
@@ -217,6 +246,12 @@ pub enum ChatEvent {
         execution_time: f64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         explanation: Option<String>,
+        /// The tables whose schema the model was given (all of them, or the most relevant of a large schema).
+        #[serde(default)]
+        tables: Vec<String>,
+        /// Only for users in `view_mode: developer`: tokens, attempts, time per stage, the executed text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        developer: Option<DeveloperInfo>,
     },
     Visualization {
         chart: Value,
@@ -231,6 +266,29 @@ pub enum ChatEvent {
         conversation_id: Uuid,
         message_id: Uuid,
     },
+}
+
+/// What `view_mode: developer` shows of how an answer was made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeveloperInfo {
+    /// Tokens of the prompts and replies, summed over attempts, as the provider reported them.
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    /// Attempts the answer took (1 without a correction).
+    pub attempts: u32,
+    /// Milliseconds spent per stage: `analyzing`, `generating_sql` (LLM calls and checks, all attempts) and
+    /// `executing` (the database).
+    pub stage_ms: StageTimes,
+    /// The exact text that ran: the model's statement after the validator applied the row cap.
+    pub executed_sql: String,
+}
+
+/// Milliseconds per stage of an answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimes {
+    pub analyzing: u64,
+    pub generating_sql: u64,
+    pub executing: u64,
 }
 
 impl ChatEvent {
@@ -457,10 +515,41 @@ mod tests {
 
     #[test]
     fn progress_event_serializes_like_the_document() {
-        let event = ChatEvent::Progress { stage: Stage::GeneratingSql, message: "x".into(), conversation_id: None };
+        let event = ChatEvent::Progress {
+            stage: Stage::GeneratingSql,
+            message: "x".into(),
+            conversation_id: None,
+            attempt: None,
+        };
         assert_eq!(
             serde_json::to_value(&event).unwrap(),
             serde_json::json!({"type": "progress", "stage": "generating_sql", "message": "x"})
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_leave_room_for_every_attempt_and_keep_the_answer_last() {
+        let job = Uuid::nil();
+        let stage = |stage, attempt| ChatEvent::Progress {
+            stage,
+            message: String::new(),
+            conversation_id: None,
+            attempt: Some(attempt),
+        };
+        let mut order = vec![JobEvent::new(job, stage(Stage::Analyzing, 1)).seq];
+        for attempt in 1..=MAX_ATTEMPTS {
+            order.push(JobEvent::new(job, stage(Stage::GeneratingSql, attempt)).seq);
+            order.push(JobEvent::new(job, stage(Stage::Executing, attempt)).seq);
+        }
+        order.push(JobEvent::new(job, ChatEvent::Visualization { chart: Value::Null }).seq);
+        order.push(JobEvent::new(job, ChatEvent::error(ErrorCode::InternalError, "x")).seq);
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert_eq!(&order[..5], [1, 11, 12, 21, 22]);
+        assert_eq!(order.last(), Some(&102));
+        assert_eq!(
+            JobEvent::new(job, stage(Stage::GeneratingSql, 40)).seq,
+            91,
+            "attempts beyond the limit share its numbers"
         );
     }
 
@@ -485,6 +574,7 @@ mod tests {
                 connection_id: Uuid::new_v4(),
                 context_rounds: None,
                 prompts: PromptSet::default(),
+                view_mode: ViewMode::User,
             },
             |_| "s".into(),
         );

@@ -123,8 +123,12 @@ pub struct Message {
 /// What an assistant message records about its answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct AnswerMetadata {
-    /// The validated SQL that ran.
+    /// The statement as the model wrote it (follow-up questions refine this text). What ran is this statement
+    /// checked by the validator, which applies the row cap: `executed_sql`.
     pub sql: String,
+    /// The exact text that ran, when it differs from `sql` (developer view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executed_sql: Option<String>,
     /// Seconds from sending the statement to the last row read.
     pub execution_time: f64,
     pub rows_count: usize,
@@ -143,6 +147,12 @@ pub struct AnswerMetadata {
     /// The connection the SQL ran on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<Uuid>,
+    /// The tables whose schema the model was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    /// Attempts the answer took (more than 1 after a self-correction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
     /// Fields written by newer versions, kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,

@@ -6,6 +6,7 @@ mod support;
 mod chat_failures;
 mod crash;
 mod journey;
+mod self_correction;
 mod stop;
 mod validate_cli;
 mod workers_answer;

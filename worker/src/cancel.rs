@@ -89,6 +89,7 @@ mod tests {
             connection_id: Uuid::new_v4(),
             context_rounds: None,
             prompts: Default::default(),
+            view_mode: Default::default(),
         };
         Arc::new(QueryJob::accept(question, |_| "s".into()))
     }

@@ -32,11 +32,14 @@ impl EventSink {
         self.bus.publish_event(&self.subject, &JobEvent::new(self.job_id, event)).await
     }
 
-    /// A `progress` event; the first one also tells the client its conversation id (needed for `/chat/stop`).
-    pub async fn progress(&self, stage: Stage) -> Result<(), BusError> {
-        let conversation_id = (stage == Stage::Analyzing).then_some(self.conversation_id);
-        self.publish(ChatEvent::Progress { stage, message: stage.message(self.language).to_string(), conversation_id })
-            .await
+    /// A `progress` event of `attempt` (1 for the first, and for `analyzing`); the first event also tells the
+    /// client its conversation id (needed for `/chat/stop`).
+    pub async fn progress(&self, stage: Stage, attempt: u32) -> Result<(), BusError> {
+        let analyzing = stage == Stage::Analyzing;
+        let conversation_id = analyzing.then_some(self.conversation_id);
+        let message = stage.message(self.language, attempt);
+        let attempt = (!analyzing).then_some(attempt);
+        self.publish(ChatEvent::Progress { stage, message, conversation_id, attempt }).await
     }
 
     /// The whole answer: result, optional chart, done.

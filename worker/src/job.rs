@@ -6,62 +6,21 @@
 //! answer are progress events with fixed sequence numbers, which the API node drops when it has seen them. The client
 //! therefore sees one complete, ordered answer, and the conversation holds exactly one copy of it.
 
+use crate::attempts::{self, AttemptContext};
 use crate::events::EventSink;
+pub use crate::failure::Failure;
 use crate::schemas::Schemas;
 use crate::specs::{endpoint, target_key, target_spec};
 use crate::{chart, prompt};
 use anyhow::anyhow;
-use querygpt_bus::BusError;
 use querygpt_common::config::WorkerSettings;
-use querygpt_common::messages::{ChatEvent, QueryJob, Stage};
-use querygpt_common::{Driver, ErrorCode, Language};
-use querygpt_llm::extract::extract_sql;
-use querygpt_llm::{LlmClient, LlmError};
-use querygpt_sqlsafe::{Dialect, Policy};
+use querygpt_common::messages::{ChatEvent, DeveloperInfo, QueryJob, Stage, StageTimes};
+use querygpt_common::{ErrorCode, Language, ViewMode};
+use querygpt_llm::LlmClient;
 use querygpt_store::{AnswerMetadata, Connection, Exchange, Message, Role, Store, StoreError};
-use querygpt_targets::{QueryOutput, TargetError, TargetSpec, Targets};
-use serde_json::{Value, json};
+use querygpt_targets::{QueryOutput, TargetSpec, Targets};
 use std::sync::Arc;
-
-/// Why a job ended without an answer.
-#[derive(Debug)]
-pub enum Failure {
-    /// An error the user is told about (bad SQL from the model, unreachable database...); the job is finished.
-    User { code: ErrorCode, message: String, details: Option<Value> },
-    /// Trouble in the service's own infrastructure (store, bus): the job is retried, on another worker if need be.
-    /// Carries the cause with its own causes (`{:#}` prints them all; `downcast_ref` finds a `BusError`...).
-    Transient(anyhow::Error),
-}
-
-impl Failure {
-    fn user(code: ErrorCode, message: impl Into<String>) -> Self {
-        Failure::User { code, message: message.into(), details: None }
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Transient(anyhow::Error::new(e).context("store"))
-    }
-}
-
-impl From<BusError> for Failure {
-    fn from(e: BusError) -> Self {
-        Failure::Transient(anyhow::Error::new(e).context("bus"))
-    }
-}
-
-impl From<TargetError> for Failure {
-    fn from(e: TargetError) -> Self {
-        Failure::User { code: ErrorCode::DatabaseError, message: e.to_string(), details: None }
-    }
-}
-
-impl From<LlmError> for Failure {
-    fn from(e: LlmError) -> Self {
-        Failure::User { code: ErrorCode::LlmError, message: e.to_string(), details: None }
-    }
-}
+use std::time::Instant;
 
 /// Everything a job's stages use; shared by all jobs of a worker.
 pub struct JobContext {
@@ -70,14 +29,6 @@ pub struct JobContext {
     targets: Arc<Targets>,
     schemas: Schemas,
     settings: WorkerSettings,
-}
-
-/// The SQL a job runs and what the LLM said about it.
-struct Plan {
-    sql: String,
-    explanation: Option<String>,
-    /// The provider's model name, shown on the conversation.
-    model: String,
 }
 
 impl JobContext {
@@ -92,31 +43,96 @@ impl JobContext {
     }
 
     /// Answers `job`, publishing every stage to `sink`, and stores the answer before publishing it.
-    /// `attempt` > 1 means the job may have been answered by an earlier run.
-    pub async fn answer(&self, job: &QueryJob, attempt: u64, sink: &EventSink) -> Result<(), Failure> {
-        sink.progress(Stage::Analyzing).await?;
+    /// `delivery` > 1 means the job may have been answered by an earlier run.
+    pub async fn answer(&self, job: &QueryJob, delivery: u64, sink: &EventSink) -> Result<(), Failure> {
+        let started = Instant::now();
+        sink.progress(Stage::Analyzing, 1).await?;
         let connection = self
             .store
             .connection(job.user_id, job.connection_id)
             .await?
             .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the connection no longer exists"))?;
         let spec = target_spec(&connection);
-        if attempt > 1
+        if delivery > 1
             && let Some(stored) = self.store.message(job.user_id, job.assistant_message_id).await?
         {
             return self.replay(job, &connection, &spec, stored, sink).await;
         }
 
-        let plan = self.plan(job, &connection, sink).await?;
-        sink.progress(Stage::Executing).await?;
-        let output = self.targets.execute(&target_key(&connection), &spec, &plan.sql).await?;
-        let chart = chart::suggest(&output.columns, &output.rows);
-        self.store_answer(job, &connection, &plan, &output, chart.as_ref()).await?;
-        sink.answer(result_event(&plan, &output), chart, job.assistant_message_id).await?;
-        Ok(())
+        let model = self
+            .store
+            .model(job.user_id, job.model_id)
+            .await?
+            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the model no longer exists"))?;
+        let schema = self.schemas.get(&connection, false).await?;
+        let history = self.history(job).await?;
+        let input = prompt::PromptInput {
+            driver: connection.driver,
+            schema: &schema,
+            question: &job.question,
+            language: job.language,
+            templates: &job.prompts,
+        };
+        let built = prompt::build(&input, &history);
+        let analyzing = started.elapsed();
+
+        let endpoint = endpoint(&model);
+        let context = AttemptContext {
+            llm: &self.llm,
+            endpoint: &endpoint,
+            targets: &self.targets,
+            connection_key: target_key(&connection),
+            spec: &spec,
+            input: &input,
+            max_attempts: self.settings.max_attempts,
+            row_cap: self.settings.row_cap,
+        };
+        let answered = attempts::answer(&context, built.prompt, sink).await?;
+        let chart = chart::suggest(&answered.output.columns, &answered.output.rows);
+        let answer = Answer {
+            metadata: AnswerMetadata {
+                sql: answered.sql,
+                executed_sql: Some(answered.executed_sql),
+                execution_time: answered.output.elapsed.as_secs_f64(),
+                rows_count: answered.output.rows.len(),
+                truncated: answered.output.truncated,
+                columns: answered.output.columns.clone(),
+                visualization: chart,
+                explanation: answered.explanation,
+                connection_id: Some(connection.id),
+                tables: built.tables,
+                attempts: Some(answered.attempts),
+                extra: serde_json::Map::new(),
+            },
+            output: answered.output,
+            developer: DeveloperInfo {
+                prompt_tokens: answered.usage.map(|u| u.input_tokens),
+                completion_tokens: answered.usage.map(|u| u.output_tokens),
+                attempts: answered.attempts,
+                stage_ms: StageTimes {
+                    analyzing: millis(analyzing),
+                    generating_sql: millis(answered.generating),
+                    executing: millis(answered.executing),
+                },
+                executed_sql: String::new(),
+            },
+        };
+        self.store_answer(job, &connection, &model.model_id, &answer).await?;
+        self.publish(job, answer, sink).await
     }
 
-    /// Re-sends an answer stored by an earlier run of this job, with fresh rows from its stored SQL.
+    /// The conversation's last `context_rounds` questions with their answers (the user's setting, else the
+    /// worker's).
+    async fn history(&self, job: &QueryJob) -> Result<Vec<Message>, Failure> {
+        let rounds = job.context_rounds.map_or(self.settings.context_rounds, |rounds| rounds as usize);
+        if job.new_conversation || rounds == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.recent_messages(job.user_id, job.conversation_id, rounds * 2).await?)
+    }
+
+    /// Re-sends an answer stored by an earlier run of this job, with fresh rows from its stored SQL (validated
+    /// again: only validated text ever runs).
     async fn replay(
         &self,
         job: &QueryJob,
@@ -125,76 +141,35 @@ impl JobContext {
         stored: Message,
         sink: &EventSink,
     ) -> Result<(), Failure> {
-        let (plan, chart) = replayed_plan(connection.driver, stored, self.settings.row_cap)?;
-        sink.progress(Stage::GeneratingSql).await?;
-        sink.progress(Stage::Executing).await?;
-        let output = self.targets.execute(&target_key(connection), spec, &plan.sql).await?;
-        sink.answer(result_event(&plan, &output), chart, job.assistant_message_id).await?;
-        Ok(())
-    }
-
-    /// analyzing + generating_sql: schema and history, the LLM call, extraction and validation.
-    async fn plan(&self, job: &QueryJob, connection: &Connection, sink: &EventSink) -> Result<Plan, Failure> {
-        let model = self
-            .store
-            .model(job.user_id, job.model_id)
-            .await?
-            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the model no longer exists"))?;
-        let schema = self.schemas.get(connection, false).await?;
-        let rounds = job.context_rounds.map_or(self.settings.context_rounds, |rounds| rounds as usize);
-        let history = if job.new_conversation || rounds == 0 {
-            Vec::new()
-        } else {
-            self.store.recent_messages(job.user_id, job.conversation_id, rounds * 2).await?
+        let metadata = stored.metadata.ok_or_else(|| Failure::Transient(anyhow!("stored answer has no SQL")))?;
+        let executed = attempts::validate(connection.driver, &metadata.sql, self.settings.row_cap)?;
+        let attempt = metadata.attempts.unwrap_or(1);
+        sink.progress(Stage::GeneratingSql, attempt).await?;
+        sink.progress(Stage::Executing, attempt).await?;
+        let started = Instant::now();
+        let output = self.targets.execute(&target_key(connection), spec, &executed).await?;
+        let developer = DeveloperInfo {
+            attempts: attempt,
+            stage_ms: StageTimes { executing: millis(started.elapsed()), ..StageTimes::default() },
+            ..DeveloperInfo::default()
         };
-        let input = prompt::PromptInput {
-            driver: connection.driver,
-            schema: &schema,
-            question: &job.question,
-            language: job.language,
-            templates: &job.prompts,
-        };
-        let prompt = prompt::build(&input, &history);
-
-        sink.progress(Stage::GeneratingSql).await?;
-        let completion = self.llm.complete(&endpoint(&model), &prompt, &|| {}).await?;
-        let extracted = extract_sql(&completion.text);
-        let Some(sql) = extracted.sql else {
-            return Err(Failure::User {
-                code: ErrorCode::LlmError,
-                message: no_sql_message(job.language).into(),
-                details: Some(json!({"reply": truncate(&completion.text, 500)})),
-            });
-        };
-        let sql = validate(connection.driver, &sql, self.settings.row_cap)?;
-        Ok(Plan { sql, explanation: extracted.explanation, model: model.model_id })
+        let metadata = AnswerMetadata { executed_sql: Some(executed), ..metadata };
+        self.publish(job, Answer { metadata, output, developer }, sink).await
     }
 
     async fn store_answer(
         &self,
         job: &QueryJob,
         connection: &Connection,
-        plan: &Plan,
-        output: &QueryOutput,
-        chart: Option<&Value>,
+        model: &str,
+        answer: &Answer,
     ) -> Result<(), Failure> {
-        let now = chrono::Utc::now();
-        let metadata = AnswerMetadata {
-            sql: plan.sql.clone(),
-            execution_time: output.elapsed.as_secs_f64(),
-            rows_count: output.rows.len(),
-            truncated: output.truncated,
-            columns: output.columns.clone(),
-            visualization: chart.cloned(),
-            explanation: plan.explanation.clone(),
-            connection_id: Some(connection.id),
-            extra: serde_json::Map::new(),
-        };
+        let content = content(job.language, &answer.metadata);
         let exchange = Exchange {
             user_id: job.user_id,
             conversation_id: job.conversation_id,
             title: title_of(&job.question),
-            model: plan.model.clone(),
+            model: model.to_owned(),
             connection_id: connection.id,
             user_message: Message {
                 id: job.user_message_id,
@@ -208,9 +183,9 @@ impl JobContext {
                 id: job.assistant_message_id,
                 conversation_id: job.conversation_id,
                 role: Role::Assistant,
-                content: plan.explanation.clone().unwrap_or_else(|| summary(job.language, output.rows.len())),
-                metadata: Some(metadata),
-                created_at: now,
+                content,
+                metadata: Some(answer.metadata.clone()),
+                created_at: chrono::Utc::now(),
             },
         };
         match self.store.save_exchange(exchange).await {
@@ -219,55 +194,56 @@ impl JobContext {
             Err(e) => Err(e.into()),
         }
     }
-}
 
-/// The plan and chart of an answer stored by an earlier run of this job. Its SQL is validated again: only
-/// validated text ever runs.
-fn replayed_plan(driver: Driver, answer: Message, row_cap: usize) -> Result<(Plan, Option<Value>), Failure> {
-    let metadata = answer.metadata.ok_or_else(|| Failure::Transient(anyhow!("stored answer has no SQL")))?;
-    let sql = validate(driver, &metadata.sql, row_cap)?;
-    Ok((Plan { sql, explanation: metadata.explanation, model: String::new() }, metadata.visualization))
-}
-
-fn result_event(plan: &Plan, output: &QueryOutput) -> ChatEvent {
-    ChatEvent::Result {
-        sql: plan.sql.clone(),
-        data: output.rows.clone(),
-        rows_count: output.rows.len(),
-        columns: output.columns.clone(),
-        truncated: output.truncated,
-        execution_time: output.elapsed.as_secs_f64(),
-        explanation: plan.explanation.clone(),
+    /// result, visualization, done.
+    async fn publish(&self, job: &QueryJob, answer: Answer, sink: &EventSink) -> Result<(), Failure> {
+        let Answer { metadata, output, mut developer } = answer;
+        let developer = (job.view_mode == ViewMode::Developer).then(|| {
+            developer.executed_sql = metadata.executed_sql.clone().unwrap_or_else(|| metadata.sql.clone());
+            developer
+        });
+        let result = ChatEvent::Result {
+            sql: metadata.sql,
+            rows_count: output.rows.len(),
+            data: output.rows,
+            columns: output.columns,
+            truncated: output.truncated,
+            execution_time: output.elapsed.as_secs_f64(),
+            explanation: metadata.explanation,
+            tables: metadata.tables,
+            developer,
+        };
+        sink.answer(result, metadata.visualization, job.assistant_message_id).await?;
+        Ok(())
     }
 }
 
-/// Checks the SQL with the validator of the target's dialect; the text returned is the exact text to run.
-fn validate(driver: Driver, sql: &str, row_cap: usize) -> Result<String, Failure> {
-    let dialect = match driver {
-        Driver::Postgresql => Dialect::Postgresql,
-        Driver::Mysql => Dialect::Mysql,
-        Driver::Sqlite => Dialect::Sqlite,
-        Driver::Redis => return Err(Failure::user(ErrorCode::DatabaseError, "Redis targets are not supported yet")),
-    };
-    let policy = Policy { allowed_tables: None, row_limit: Some(row_cap as u64 + 1) };
-    querygpt_sqlsafe::validate(sql, dialect, &policy).map(|v| v.sql).map_err(|rejection| Failure::User {
-        code: ErrorCode::SqlValidationFailed,
-        message: rejection.message.clone(),
-        details: Some(json!({"rule": rejection.rule, "sql": sql})),
-    })
+/// An answer on its way to the store and the client.
+struct Answer {
+    metadata: AnswerMetadata,
+    output: QueryOutput,
+    developer: DeveloperInfo,
 }
 
-fn no_sql_message(language: Language) -> &'static str {
-    match language {
-        Language::Zh => "模型没有返回 SQL 语句",
-        Language::En => "the model did not return a SQL statement",
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The assistant message: the model's explanation of its SQL, then what the result holds.
+fn content(language: Language, metadata: &AnswerMetadata) -> String {
+    let summary = summary(language, metadata.rows_count, metadata.truncated);
+    match metadata.explanation.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(explanation) => format!("{explanation} {summary}"),
+        None => summary,
     }
 }
 
-fn summary(language: Language, rows: usize) -> String {
-    match language {
-        Language::Zh => format!("查询返回 {rows} 行。"),
-        Language::En => format!("The query returned {rows} rows."),
+fn summary(language: Language, rows: usize, truncated: bool) -> String {
+    match (language, truncated) {
+        (Language::Zh, false) => format!("查询返回 {rows} 行。"),
+        (Language::Zh, true) => format!("查询返回了前 {rows} 行（还有更多行未显示）。"),
+        (Language::En, false) => format!("The query returned {rows} rows."),
+        (Language::En, true) => format!("The query returned the first {rows} rows (more rows exist)."),
     }
 }
 

@@ -8,9 +8,11 @@
 //! Next to the jobs, a worker answers the requests API nodes cannot answer themselves because they never reach a
 //! user's model or database: model tests, connection tests and schemas.
 
+mod attempts;
 pub mod cancel;
 pub mod chart;
 pub mod events;
+mod failure;
 pub mod job;
 mod pool;
 pub mod prompt;

@@ -26,16 +26,16 @@ pub struct PromptInput<'a> {
     pub templates: &'a PromptSet,
 }
 
+/// A prompt and the tables whose schema it carries.
+pub struct Built {
+    pub prompt: Prompt,
+    pub tables: Vec<String>,
+}
+
 /// Builds the prompt for one question.
-pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Prompt {
-    let schema = schema_text(input.schema);
-    let values = PromptValues {
-        dialect: dialect_name(input.driver),
-        language: language_name(input.language),
-        schema: &schema,
-        question: input.question,
-        ..PromptValues::default()
-    };
+pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Built {
+    let (schema, tables) = schema_text(input.schema);
+    let values = values(input, &schema);
     let template = |kind| input.templates.effective(kind, input.language);
     let system = format!(
         "{}\n\n{}",
@@ -53,7 +53,26 @@ pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Prompt {
         })
         .collect();
     messages.push(PromptMessage::user(render(template(PromptKind::SqlGeneration), &values)));
-    Prompt { system, messages, max_tokens: 1024, temperature: Some(0.0) }
+    Built { prompt: Prompt { system, messages, max_tokens: 1024, temperature: Some(0.0) }, tables }
+}
+
+/// The turns that send a failed statement back: the statement as the model's own answer, then the `correction`
+/// template with the error.
+pub fn correction(input: &PromptInput<'_>, sql: &str, error: &str) -> [PromptMessage; 2] {
+    let values = PromptValues { sql, error, ..values(input, "") };
+    let template = input.templates.effective(PromptKind::Correction, input.language);
+    [PromptMessage::assistant(format!("```sql\n{sql}\n```")), PromptMessage::user(render(template, &values))]
+}
+
+/// Placeholder values of a prompt; `schema` is the schema text as sent.
+fn values<'a>(input: &'a PromptInput<'a>, schema: &'a str) -> PromptValues<'a> {
+    PromptValues {
+        dialect: dialect_name(input.driver),
+        language: language_name(input.language),
+        schema,
+        question: input.question,
+        ..PromptValues::default()
+    }
 }
 
 fn dialect_name(driver: Driver) -> &'static str {
@@ -65,9 +84,11 @@ fn dialect_name(driver: Driver) -> &'static str {
     }
 }
 
-/// One line per table: `TABLE name (column type PRIMARY KEY -- comment, ...)`, cut at [`MAX_SCHEMA_BYTES`].
-fn schema_text(schema: &DbSchema) -> String {
+/// One line per table: `TABLE name (column type PRIMARY KEY -- comment, ...)`, cut at [`MAX_SCHEMA_BYTES`]; and
+/// the names of the tables it holds.
+fn schema_text(schema: &DbSchema) -> (String, Vec<String>) {
     let mut text = String::new();
+    let mut tables = Vec::new();
     for table in &schema.tables {
         let mut line = format!("TABLE {} (", table.name);
         for (i, column) in table.columns.iter().enumerate() {
@@ -88,8 +109,9 @@ fn schema_text(schema: &DbSchema) -> String {
             break;
         }
         text.push_str(&line);
+        tables.push(table.name.clone());
     }
-    text
+    (text, tables)
 }
 
 #[cfg(test)]
@@ -128,7 +150,7 @@ mod tests {
                 language,
                 templates: &templates,
             };
-            let prompt = build(&input, &[]);
+            let prompt = build(&input, &[]).prompt;
             let last = prompt.messages.last().unwrap();
             assert!(last.content.contains("TABLE orders (id integer PRIMARY KEY -- 订单号)"), "{}", last.content);
             assert!(last.content.contains(marker), "{}", last.content);
@@ -153,7 +175,7 @@ mod tests {
             language: Language::En,
             templates: &templates,
         };
-        let prompt = build(&input, &[]);
+        let prompt = build(&input, &[]).prompt;
         assert_eq!(prompt.system, "You are terse. Dialect PostgreSQL.\n\nExplain in English.");
         assert!(prompt.messages.last().unwrap().content.starts_with("Q=q1\nS=TABLE orders"));
     }
