@@ -32,6 +32,8 @@ CREATE TABLE user_settings (
 -- Case-insensitive substring search (ILIKE): trigram indexes serve patterns of 3 or more characters, in any
 -- script. pg_trgm is a trusted extension: the database owner may create it. Building the indexes locks writes to
 -- these tables for as long as it takes on a large deployment.
+-- fastupdate off: an insert updates the index at once (a fraction of a millisecond for a message) instead of
+-- queueing in a pending list that every search scans until the next vacuum (up to 4 MB: ~10 ms per search).
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX conversations_title_trgm_idx ON conversations USING gin (title gin_trgm_ops);
-CREATE INDEX messages_content_trgm_idx ON messages USING gin (content gin_trgm_ops);
+CREATE INDEX conversations_title_trgm_idx ON conversations USING gin (title gin_trgm_ops) WITH (fastupdate = off);
+CREATE INDEX messages_content_trgm_idx ON messages USING gin (content gin_trgm_ops) WITH (fastupdate = off);

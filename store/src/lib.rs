@@ -92,11 +92,11 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// `search` finds the conversations whose title or any message contains the text, case-insensitively, as a
     /// plain substring in any script (`销售` finds `每个品类的销售额`); `%`, `_`, `\` and quotes are ordinary
-    /// characters. A text of 3 or more characters is looked up in a trigram index (SQLite FTS5, PostgreSQL pg_trgm),
-    /// fast however many conversations there are. A shorter one cannot use such an index: it is found by a scan
-    /// of this user's conversations and their messages. Case is folded as the backend folds it: every letter on
-    /// PostgreSQL; on SQLite every letter for indexed texts, but only ASCII letters for the short ones. An empty
-    /// text filters nothing.
+    /// characters. A text of 3 or more characters is looked up in a trigram index (SQLite FTS5, PostgreSQL pg_trgm):
+    /// the time grows with the number of hits, not of conversations. A shorter text cannot use such an index: it
+    /// is found by a scan of this user's conversations and their messages. Case is folded as the backend folds it:
+    /// every letter on PostgreSQL; on SQLite every letter for indexed texts, but only ASCII letters for the short
+    /// ones. An empty text filters nothing.
     async fn list_conversations(
         &self,
         user_id: Uuid,

@@ -34,13 +34,13 @@ store_impl!(
     lock_user = "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
     // Matches across all users, for the trigram indexes to serve; the list keeps the user's. `\`, `%` and `_` are
     // escaped so that the text is taken literally.
-    search_indexed = concat!(
+    search_indexed = crate::sql::SearchSql::Filter(concat!(
         "c.id IN (SELECT t.id FROM conversations t WHERE t.title ILIKE ",
         like_pattern!(),
         " UNION SELECT m.conversation_id FROM messages m WHERE m.content ILIKE ",
         like_pattern!(),
         ")"
-    ),
+    )),
     search_scan = crate::sql::substring_scan!("strpos"),
 );
 

@@ -184,14 +184,16 @@ impl MessageRow {
     }
 }
 
+/// A conversation in a list, with the number of all that the list's query matches.
 #[derive(sqlx::FromRow)]
-pub struct ConversationSummaryRow {
+pub struct ListedConversationRow {
     #[sqlx(flatten)]
     conversation: Conversation,
     message_count: i64,
+    pub total: i64,
 }
 
-impl ConversationSummaryRow {
+impl ListedConversationRow {
     pub fn into_record(self) -> Result<ConversationSummary, StoreError> {
         let message_count = u64::try_from(self.message_count)
             .map_err(|_| corrupt("conversations.message_count", format!("{} is not a count", self.message_count)))?;

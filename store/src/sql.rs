@@ -159,39 +159,61 @@ pub const RECENT_MESSAGES: &str = "SELECT id, conversation_id, role, content, me
 pub const MESSAGE_BY_ID: &str = "SELECT m.id, m.conversation_id, m.role, m.content, m.metadata, m.created_at \
     FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = $1 AND m.id = $2";
 
-/// The statements of one conversation list: its page and the count of all that match.
+/// How a conversation list finds the conversations whose title or messages contain the search text `$2`.
+#[derive(Debug, Clone, Copy)]
+pub enum SearchSql {
+    /// What to read instead of `conversations c`: every matching conversation once, as `c`, found through an
+    /// index of the text (so that the index, not the user's conversations, drives the query).
+    Source(&'static str),
+    /// A condition on `conversations c`.
+    Filter(&'static str),
+}
+
+/// The statements of one conversation list.
 pub struct ConversationList {
-    /// `$1` user, then the search text if there is a search, then limit and offset.
+    /// `$1` user, then the search text if there is a search, then limit and offset. Every row carries `total`,
+    /// the count of all that match.
     pub page: String,
-    /// `$1` user, then the search text if there is a search.
+    /// `$1` user, then the search text if there is a search: the count alone, for a page past the end.
     pub count: String,
 }
 
-/// The list of a user's conversations, favourites only or all, filtered by `search`: a predicate on `c` whose
-/// search text is `$2`. Only static fragments go into the text; values are always bound.
-pub fn conversation_list(favorites_only: bool, search: Option<&str>) -> ConversationList {
-    let mut filter = String::from("c.user_id = $1");
+/// The list of a user's conversations, favourites only or all, matching `search` if given. Only static fragments
+/// go into the text; values are always bound.
+pub fn conversation_list(favorites_only: bool, search: Option<SearchSql>) -> ConversationList {
+    let (source, condition) = match search {
+        Some(SearchSql::Source(source)) => (source, None),
+        Some(SearchSql::Filter(condition)) => ("conversations c", Some(condition)),
+        None => ("conversations c", None),
+    };
+    let mut rows = format!("{source} WHERE c.user_id = $1");
     if favorites_only {
-        filter.push_str(" AND c.is_favorite");
+        rows.push_str(" AND c.is_favorite");
     }
-    if let Some(predicate) = search {
-        filter.push_str(" AND ");
-        filter.push_str(predicate);
+    if let Some(condition) = condition {
+        rows.push_str(" AND ");
+        rows.push_str(condition);
     }
-    let limit = if search.is_some() { 3 } else { 2 };
+    let count = format!("SELECT COUNT(*) FROM {rows}");
+    // A search counts its matches in the pass that finds them (a window over what the page is cut from). The
+    // plain list counts on the user's index instead: a window would first read every row.
+    let (total, limit) = match search {
+        Some(_) => ("COUNT(*) OVER ()".to_owned(), 3),
+        None => (format!("({count})"), 2),
+    };
     ConversationList {
         page: format!(
             concat!(
                 "SELECT ",
                 conversation_columns!(),
-                ", c.message_count FROM conversations c WHERE {} \
-                 ORDER BY c.updated_at DESC, c.id DESC LIMIT ${} OFFSET ${}"
+                ", c.message_count, {} AS total FROM {} ORDER BY c.updated_at DESC, c.id DESC LIMIT ${} OFFSET ${}"
             ),
-            filter,
+            total,
+            rows,
             limit,
             limit + 1
         ),
-        count: format!("SELECT COUNT(*) FROM conversations c WHERE {filter}"),
+        count,
     }
 }
 
@@ -200,13 +222,13 @@ pub fn conversation_list(favorites_only: bool, search: Option<&str>) -> Conversa
 /// case-insensitive.
 macro_rules! substring_scan {
     ($position:literal) => {
-        concat!(
+        $crate::sql::SearchSql::Filter(concat!(
             "(",
             $position,
             "(lower(c.title), lower($2)) > 0 OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ",
             $position,
             "(lower(m.content), lower($2)) > 0))"
-        )
+        ))
     };
 }
 pub(crate) use substring_scan;

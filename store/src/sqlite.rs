@@ -25,13 +25,15 @@ store_impl!(
     // The write lock taken by BEGIN IMMEDIATE already serialises every writer.
     lock_user = "SELECT id FROM users WHERE id = $1",
     // A trigram phrase query is a substring match; only `"` is special inside an FTS5 string. An entry's rowid
-    // names a message by its seq, or a title by its conversation's negated rowid (see the 0002 migration).
-    search_indexed = concat!(
-        "c.id IN (SELECT CASE WHEN conversation_search.rowid < 0 ",
-        "THEN (SELECT t.id FROM conversations t WHERE t.rowid = -conversation_search.rowid) ",
-        "ELSE (SELECT m.conversation_id FROM messages m WHERE m.seq = conversation_search.rowid) END ",
-        r#"FROM conversation_search WHERE conversation_search MATCH '"' || replace($2, '"', '""') || '"')"#
-    ),
+    // is a message's seq, or the negated rowid of a conversation for its title (see the 0002 migration). Read
+    // from the hits (CROSS JOIN keeps that order): the user's index would walk all of the user's conversations.
+    search_indexed = crate::sql::SearchSql::Source(concat!(
+        "(SELECT DISTINCT CASE WHEN conversation_search.rowid < 0 THEN -conversation_search.rowid ",
+        "ELSE (SELECT t.rowid FROM messages m JOIN conversations t ON t.id = m.conversation_id ",
+        "WHERE m.seq = conversation_search.rowid) END AS conversation ",
+        r#"FROM conversation_search WHERE conversation_search MATCH '"' || replace($2, '"', '""') || '"') hit "#,
+        "CROSS JOIN conversations c ON c.rowid = hit.conversation"
+    )),
     search_scan = crate::sql::substring_scan!("instr"),
 );
 

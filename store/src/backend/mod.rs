@@ -53,8 +53,8 @@ pub(crate) fn touched_one(rows_affected: u64, what: &str, id: uuid::Uuid) -> Res
 /// - `begin`: statement that starts a write transaction.
 /// - `lock_user`: `$1` user id; returns the user's id and, until commit, keeps other writers of that user's
 ///   default flags out (so two concurrent "first model" inserts cannot both become the default).
-/// - `search_indexed`, `search_scan`: predicates on the conversation `c` that hold when its title or a message
-///   contains the search text `$2` (see `Store::list_conversations`); the first served by the trigram index, the
+/// - `search_indexed`, `search_scan`: how a list finds the conversations whose title or a message contains the
+///   search text `$2` (`sql::SearchSql`, see `Store::list_conversations`); the first through the trigram index, the
 ///   second by a scan of the user's rows for texts too short for it.
 macro_rules! store_impl {
     ($(#[$meta:meta])* $store:ident, db = $db:ty, name = $name:literal, migrations = [$(($version:literal, $description:literal, $migration:expr)),+ $(,)?],
@@ -66,7 +66,7 @@ macro_rules! store_impl {
             };
             use crate::rules::{connection_needs_retest, model_needs_retest, search_is_indexed};
             use crate::rows::{
-                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, ConversationSummaryRow, MODELS, MessageRow, ModelRow,
+                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, ListedConversationRow, MODELS, MessageRow, ModelRow,
                 PASSWORD_COLUMN, SealedRow, UserRow, UserSettingsRow, seal,
             };
             use crate::{
@@ -435,21 +435,33 @@ macro_rules! store_impl {
                     query: &ConversationQuery,
                 ) -> Result<ConversationPage, StoreError> {
                     let search = query.search.as_deref().filter(|text| !text.is_empty());
-                    let predicate =
+                    let search_sql =
                         search.map(|text| if search_is_indexed(text) { $search_indexed } else { $search_scan });
-                    let statements = sql::conversation_list(query.favorites_only, predicate);
-                    // The text is made of static fragments only; the search text is bound.
-                    let page = sqlx::query_as::<_, ConversationSummaryRow>(AssertSqlSafe(statements.page)).bind(user_id);
-                    let count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(statements.count)).bind(user_id);
+                    let statements = sql::conversation_list(query.favorites_only, search_sql);
+                    // The text is made of static fragments only; the search text is bound. A search is planned for
+                    // its text each time: a plan kept for one text (PostgreSQL's generic plan after five runs) can
+                    // be many times slower for a rarer or a commoner one.
+                    let persistent = search.is_none();
+                    let page = sqlx::query_as::<_, ListedConversationRow>(AssertSqlSafe(statements.page))
+                        .persistent(persistent)
+                        .bind(user_id);
+                    let count =
+                        sqlx::query_scalar::<_, i64>(AssertSqlSafe(statements.count)).persistent(persistent).bind(user_id);
                     let (page, count) = match search {
                         Some(text) => (page.bind(text), count.bind(text)),
                         None => (page, count),
                     };
                     let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
                     let rows = page.bind(i64::from(query.limit)).bind(offset).fetch_all(&self.pool).await?;
-                    let total = count.fetch_one(&self.pool).await?;
+                    let total = match rows.first() {
+                        Some(row) => row.total,
+                        // An empty first page that could hold rows: nothing matches.
+                        None if query.offset == 0 && query.limit > 0 => 0,
+                        // Past the end (or no page asked for), no row carries the total.
+                        None => count.fetch_one(&self.pool).await?,
+                    };
                     Ok(ConversationPage {
-                        items: rows.into_iter().map(ConversationSummaryRow::into_record).collect::<Result<_, _>>()?,
+                        items: rows.into_iter().map(ListedConversationRow::into_record).collect::<Result<_, _>>()?,
                         total: u64::try_from(total).unwrap_or_default(),
                     })
                 }

@@ -234,6 +234,11 @@ pub(crate) async fn search_english_is_case_insensitive(h: Harness) {
     // Paged like the plain list.
     let page = list(&h, u.id, ConversationQuery { search: Some("revenue".to_owned()), ..query(1, 1) }).await;
     assert_eq!((titles(&page), page.total), (vec!["untitled"], 3));
+    // Past the end, indexed or scanned: no item, the total all the same.
+    for (text, total) in [("revenue", 3), ("ME", 1)] {
+        let past_the_end = list(&h, u.id, ConversationQuery { search: Some(text.to_owned()), ..query(10, 5) }).await;
+        assert_eq!((past_the_end.items.len(), past_the_end.total), (0, total), "{text}");
+    }
 }
 
 pub(crate) async fn search_chinese_substrings(h: Harness) {
