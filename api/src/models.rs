@@ -44,6 +44,10 @@ struct CreateModel {
     api_key: Option<String>,
     #[serde(default)]
     is_default: Option<bool>,
+    /// The model's context window in tokens (e.g. 8192 for a small local model): prompts are kept within it, and a
+    /// question that cannot fit is refused as such. Default: unknown.
+    #[serde(default)]
+    context_window: Option<u64>,
 }
 
 /// A partial update: an omitted field keeps its value; `null` (or `""`) clears `base_url` and `api_key`.
@@ -64,6 +68,10 @@ struct UpdateModel {
     /// `true` makes this the default model. A default stops being one only when another model becomes the default.
     #[serde(default)]
     is_default: Option<bool>,
+    /// `null` makes it unknown again.
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<u64>)]
+    context_window: Option<Option<u64>>,
 }
 
 /// A model as listed; deliberately without `api_key`.
@@ -79,6 +87,8 @@ struct ModelItem {
     /// Whether a key is stored (the key itself is never returned).
     has_api_key: bool,
     is_default: bool,
+    /// Tokens, when given.
+    context_window: Option<u32>,
     /// The result of the last `POST /models/{id}/test`; `null` until the model is tested (or after it was edited).
     is_available: Option<bool>,
 }
@@ -93,6 +103,7 @@ impl From<Model> for ModelItem {
             base_url: model.base_url,
             has_api_key: model.api_key.is_some(),
             is_default: model.is_default,
+            context_window: model.context_window,
             is_available: model.is_available,
         }
     }
@@ -146,6 +157,7 @@ async fn create(
         base_url: base_url(request.base_url.as_deref())?,
         api_key: api_key(request.api_key.as_deref())?,
         is_default: request.is_default.unwrap_or(false),
+        context_window: request.context_window.map(context_window).transpose()?,
     };
     check_destination(&state, &new).await?;
     let model = state.store.create_model(auth.user_id, new).await?;
@@ -189,6 +201,10 @@ async fn update(
             None => current.api_key,
         },
         is_default: request.is_default == Some(true),
+        context_window: match request.context_window {
+            Some(window) => window.map(context_window).transpose()?,
+            None => current.context_window,
+        },
     };
     check_destination(&state, &new).await?;
     let model = state.store.update_model(auth.user_id, id, new).await?;
@@ -253,6 +269,21 @@ fn base_url(value: Option<&str>) -> Result<Option<String>, ApiError> {
 /// Keys are opaque: only blank means "none" (local servers such as Ollama need no key).
 fn api_key(value: Option<&str>) -> Result<Option<SecretString>, ApiError> {
     Ok(validate::optional_text("api_key", value, MAX_API_KEY_CHARS)?.map(SecretString::new))
+}
+
+/// Smallest and largest context window accepted, in tokens: below the minimum no prompt fits.
+const CONTEXT_WINDOW: std::ops::RangeInclusive<u64> = 1024..=10_000_000;
+
+fn context_window(tokens: u64) -> Result<u32, ApiError> {
+    if !CONTEXT_WINDOW.contains(&tokens) {
+        let (min, max) = (CONTEXT_WINDOW.start(), CONTEXT_WINDOW.end());
+        return Err(ApiError::invalid_field(
+            "context_window",
+            "out_of_range",
+            format!("`context_window` must be {min} to {max} tokens"),
+        ));
+    }
+    Ok(u32::try_from(tokens).expect("the range fits in u32"))
 }
 
 /// The SSRF guard: a `base_url` may not point at a blocked address.

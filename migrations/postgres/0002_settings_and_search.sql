@@ -3,6 +3,8 @@
 
 -- NULL: never tested, or changed since the last test.
 ALTER TABLE models ADD COLUMN is_available BOOLEAN;
+-- The model's context window in tokens, when known: prompts are kept within it.
+ALTER TABLE models ADD COLUMN context_window BIGINT CHECK (context_window > 0);
 ALTER TABLE connections ADD COLUMN is_connected BOOLEAN;
 
 -- Kept by the application as it stores messages, so that a page of the conversation list counts nothing.

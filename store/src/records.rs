@@ -49,6 +49,8 @@ pub struct Model {
     /// Outcome of the last test of this configuration; `None` until tested, and again after the provider, model
     /// id, base URL or API key change.
     pub is_available: Option<bool>,
+    /// The model's context window in tokens, when the user gave it: prompts are kept within it.
+    pub context_window: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -60,6 +62,7 @@ pub struct NewModel {
     pub base_url: Option<String>,
     pub api_key: Option<SecretString>,
     pub is_default: bool,
+    pub context_window: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

@@ -98,6 +98,7 @@ pub struct ModelRow {
     api_key_enc: Option<String>,
     is_default: bool,
     is_available: Option<bool>,
+    context_window: Option<i64>,
     created_at: DateTime<Utc>,
 }
 
@@ -115,6 +116,7 @@ impl SealedRow for ModelRow {
             base_url: self.base_url,
             is_default: self.is_default,
             is_available: self.is_available,
+            context_window: self.context_window.and_then(|w| u32::try_from(w).ok()),
             created_at: self.created_at,
         })
     }

@@ -4,7 +4,7 @@
 
 macro_rules! model_columns {
     () => {
-        "id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, is_available, created_at"
+        "id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, is_available, context_window, created_at"
     };
 }
 
@@ -40,15 +40,16 @@ pub const USER_BY_EMAIL: &str = concat!(user_select!(), " WHERE email = $1");
 pub const USER_BY_ID: &str = concat!(user_select!(), " WHERE id = $1");
 
 pub const INSERT_MODEL: &str = "INSERT INTO models \
-    (id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
+    (id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, context_window, created_at, \
+    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9)";
 pub const MODELS_OF_USER: &str = concat!(model_select!(), " ORDER BY created_at, id");
 pub const MODEL_BY_ID: &str = concat!(model_select!(), " AND id = $2");
 pub const DEFAULT_MODEL: &str = concat!(model_select!(), " AND is_default");
-/// `$1` user, `$2` model, `$3`..`$7` the new values, `$8` whether the last test result no longer applies, `$9` now.
+/// `$1` user, `$2` model, `$3`..`$7` and `$10` the new values, `$8` whether the last test result no longer applies,
+/// `$9` now.
 pub const UPDATE_MODEL: &str = concat!(
     "UPDATE models SET name = $3, provider = $4, model_id = $5, base_url = $6, api_key_enc = $7, \
-     is_available = CASE WHEN $8 THEN NULL ELSE is_available END, updated_at = $9 \
+     is_available = CASE WHEN $8 THEN NULL ELSE is_available END, updated_at = $9, context_window = $10 \
      WHERE user_id = $1 AND id = $2 RETURNING ",
     model_columns!()
 );

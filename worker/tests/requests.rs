@@ -110,6 +110,7 @@ impl Harness {
             base_url: Some(base_url),
             api_key: Some(SecretString::new(api_key)),
             is_default: false,
+            context_window: None,
         };
         self.store.create_model(self.user_id, new).await.expect("model").id
     }

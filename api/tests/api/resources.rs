@@ -45,6 +45,7 @@ async fn models_are_created_and_listed_without_their_key() {
             "has_api_key": true,
             // The first model of a user becomes its default.
             "is_default": true,
+            "context_window": null,
             // Not tested yet.
             "is_available": null,
         })

@@ -287,6 +287,7 @@ macro_rules! store_impl {
                         .bind(api_key_enc)
                         .bind(is_default)
                         .bind(now)
+                        .bind(new.context_window.map(i64::from))
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
@@ -300,6 +301,7 @@ macro_rules! store_impl {
                         api_key: new.api_key,
                         is_default,
                         is_available: None,
+                        context_window: new.context_window,
                         created_at: now,
                     })
                 }
@@ -338,6 +340,7 @@ macro_rules! store_impl {
                         .bind(api_key_enc)
                         .bind(model_needs_retest(&old, &new))
                         .bind(now)
+                        .bind(new.context_window.map(i64::from))
                         .fetch_one(&mut *tx)
                         .await?;
                     tx.commit().await?;

@@ -201,6 +201,13 @@ pub(crate) async fn update_model_replaces_its_fields(h: Harness) {
     assert_eq!((renamed.name.as_str(), renamed.is_available), ("renamed", Some(true)));
     assert!(renamed.is_default, "`is_default: false` leaves the flag as it is");
     assert_eq!((renamed.id, renamed.created_at), (model.id, model.created_at));
+    assert_eq!(model.context_window, Some(8192));
+    let window = NewModel { context_window: Some(32_768), ..values.clone() };
+    let widened = h.store.update_model(u.id, model.id, window).await.unwrap();
+    assert_eq!((widened.context_window, widened.is_available), (Some(32_768), Some(true)), "a window is no retest");
+    let stored = h.store.model(u.id, model.id).await.unwrap().unwrap();
+    assert_eq!(stored.context_window, Some(32_768));
+    h.store.update_model(u.id, model.id, values.clone()).await.unwrap();
     assert_eq!(h.raw.count("SELECT COUNT(*) FROM models WHERE updated_at > created_at").await, 1);
 
     let changes: [fn(&mut NewModel); 5] = [

@@ -199,6 +199,7 @@ fn new_model(name: &str, is_default: bool) -> NewModel {
         base_url: Some("http://127.0.0.1:9/v1".to_owned()),
         api_key: Some(SecretString::new(format!("sk-{name}-plaintext"))),
         is_default,
+        context_window: Some(8192),
     }
 }
 
