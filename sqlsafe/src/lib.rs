@@ -11,6 +11,7 @@
 //!
 //! Everything the validator does not understand is rejected (fail closed).
 
+mod casts;
 pub mod corpus;
 mod lint;
 mod names;

@@ -1,7 +1,7 @@
 //! Function allowlists and denylist, and the catalogs that may not be read. Names are lowercase; callers pass
 //! the lowercased last part of a (possibly qualified, possibly quoted) name.
 
-use crate::Dialect;
+use crate::{Dialect, casts};
 
 /// Prefixes of dangerous function families: large objects, dblink, server file access, advisory locks,
 /// replication and statistics resets, XML functions that run arbitrary SQL, SQLite pragma functions.
@@ -92,7 +92,8 @@ pub(crate) fn is_denied_function(name: &str) -> bool {
         )
 }
 
-/// Whether `name` is an ordinary scalar, aggregate, window or table function of `dialect`.
+/// Whether `name` is an ordinary scalar, aggregate, window or table function of `dialect`, or one of its cast
+/// and conversion functions.
 pub(crate) fn is_allowed_function(dialect: Dialect, name: &str) -> bool {
     is_common_function(name)
         || match dialect {
@@ -100,6 +101,7 @@ pub(crate) fn is_allowed_function(dialect: Dialect, name: &str) -> bool {
             Dialect::Mysql => is_mysql_function(name),
             Dialect::Sqlite => is_sqlite_function(name),
         }
+        || casts::is_cast_function(dialect, name)
 }
 
 fn is_common_function(name: &str) -> bool {
@@ -274,7 +276,7 @@ fn is_postgresql_function(name: &str) -> bool {
             | "normalize"
             | "unistr"
             | "to_ascii"
-            // formatting and casts
+            // formatting (function-style casts are in `casts`)
             | "to_char"
             | "to_number"
             | "to_date"

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::redact;
+
 /// Why a call on a user's database failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
@@ -39,12 +41,10 @@ pub enum TargetError {
 }
 
 impl TargetError {
-    /// Replaces every occurrence of `secret` in the message: drivers sometimes echo connection strings.
+    /// Hides passwords in the message (see [`crate::redact`]): connection-string patterns always, `secret` (the
+    /// connection's password) where it stands as a whole token and is long enough not to be a coincidence.
     pub(crate) fn redact(self, secret: &str) -> Self {
-        if secret.is_empty() {
-            return self;
-        }
-        let clean = |s: String| if s.contains(secret) { s.replace(secret, "***") } else { s };
+        let clean = |s: String| redact::redact(&s, secret);
         match self {
             TargetError::InvalidSpec(s) => TargetError::InvalidSpec(clean(s)),
             TargetError::ConnectFailed(s) => TargetError::ConnectFailed(clean(s)),
@@ -95,9 +95,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redact_hides_the_secret_everywhere() {
-        let err = TargetError::ConnectFailed("login s3cret failed for s3cret".into()).redact("s3cret");
+    fn redact_hides_the_password_of_every_message() {
+        let err = TargetError::ConnectFailed("login s3cret-pass failed for s3cret-pass".into()).redact("s3cret-pass");
         assert_eq!(err.to_string(), "cannot connect to the database: login *** failed for ***");
+        let err = TargetError::InvalidSpec("bad dsn host=db password=x".into()).redact("x");
+        assert_eq!(err.to_string(), "invalid connection settings: bad dsn host=db password=***");
+        let err = TargetError::QueryFailed(r#"column "x" does not exist"#.into()).redact("x");
+        assert_eq!(err.to_string(), r#"the query failed: column "x" does not exist"#);
         let timeout = TargetError::Timeout(Duration::from_millis(1500)).redact("x");
         assert_eq!(timeout.to_string(), "the query did not finish within 1.5s and was stopped");
     }

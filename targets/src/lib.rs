@@ -22,6 +22,7 @@ mod error;
 mod mysql;
 mod output;
 mod postgres;
+mod redact;
 mod schema;
 mod session;
 mod sqlite;
