@@ -2,15 +2,15 @@
 
 use crate::sse::SseParser;
 use crate::wire::{self, StreamState};
-use crate::{Completion, LlmEndpoint, LlmError, LlmSettings, Prompt, TimeoutKind};
+use crate::{Completion, LlmEndpoint, LlmError, LlmSettings, Overflow, Prompt, TimeoutKind};
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use futures::StreamExt;
 use querygpt_common::Provider;
 use querygpt_common::netguard::{Blocked, NetworkPolicy};
+use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -26,6 +26,9 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_PLAIN_BODY: usize = 16 * 1024 * 1024;
 /// After the terminal event, the rest of the body is read for this long so the connection can be reused.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// The retry after a length stop asks for at most this many tokens: every current chat model accepts it as
+/// `max_tokens` (GPT-3.5/4 Turbo and Claude 3 allow no more), so the larger limit is not itself refused.
+const MAX_RAISED_TOKENS: u32 = 4096;
 
 /// A client for OpenAI-compatible and Anthropic endpoints.
 ///
@@ -40,21 +43,17 @@ pub struct LlmClient {
     max_retry_delay: Duration,
 }
 
-/// An attempt's failure and whether another attempt may help.
+/// An attempt's failure, with how long the server asked to wait before another
+/// ([`LlmError::is_retryable`] tells whether there is one).
 #[derive(Debug)]
 struct Failure {
     error: LlmError,
-    retryable: bool,
     retry_after: Option<Duration>,
 }
 
-impl Failure {
-    fn fatal(error: LlmError) -> Self {
-        Failure { error, retryable: false, retry_after: None }
-    }
-
-    fn retryable(error: LlmError) -> Self {
-        Failure { error, retryable: true, retry_after: None }
+impl From<LlmError> for Failure {
+    fn from(error: LlmError) -> Self {
+        Failure { error, retry_after: None }
     }
 }
 
@@ -99,13 +98,19 @@ impl LlmClient {
         &self.settings
     }
 
-    /// Sends `prompt` and returns the assembled reply.
+    /// Sends `prompt` and returns the assembled reply, which always says why generation stopped.
     ///
     /// The request always streams, so `on_chunk` is called for each chunk of generated content (reasoning
     /// included) and a stalled stream is noticed by the idle timeout. Each attempt is bounded by
-    /// `request_timeout`. Retries (exponential backoff with jitter, at most `max_retries`) happen on 429
-    /// (waiting at least its `Retry-After`, capped at 30 s), 408, 5xx, and connection or transport failures
-    /// before any byte of the body arrived; other 4xx, timeouts and failures mid-stream are returned at once.
+    /// `request_timeout`. Retries (exponential backoff with jitter, at most `max_retries`) happen on the
+    /// failures [`LlmError::is_retryable`] names: 429 (waiting at least its `Retry-After`, capped at 30 s), 408,
+    /// 5xx, transport failures, and replies cut short (a response without a finish reason, which is never
+    /// taken as a reply); other 4xx, timeouts and malformed responses are returned at once.
+    ///
+    /// Limits: with a known `context_window`, a prompt whose estimate plus `max_tokens` exceeds it is refused
+    /// before any request. A reply stopped by the token limit is sent once more with twice the `max_tokens`
+    /// (at most 4096, and at most what the known window leaves); if that one stops at its limit too, or fails,
+    /// or there is no larger limit to ask for, the result is [`LlmError::Truncated`].
     ///
     /// Cancellation: dropping the returned future aborts the HTTP request (its connection is closed), so the
     /// provider stops generating for it.
@@ -117,10 +122,45 @@ impl LlmClient {
     ) -> Result<Completion, LlmError> {
         let url = wire::request_url(endpoint)?;
         check_literal_host(&url, &self.settings.network)?;
+        check_fits(endpoint, prompt)?;
+        let completion = self.call(endpoint, &url, prompt, on_chunk).await?;
+        if !completion.truncated() {
+            return Ok(completion);
+        }
+        let truncated = LlmError::Truncated { max_tokens: prompt.max_tokens };
+        let Some(raised) = raised_max_tokens(endpoint, prompt) else { return Err(truncated) };
+        tracing::info!(
+            provider = %endpoint.provider,
+            model = %endpoint.model,
+            max_tokens = prompt.max_tokens,
+            raised,
+            "the LLM's reply hit its token limit, asking again with a larger one"
+        );
+        let larger = Prompt { max_tokens: raised, ..prompt.clone() };
+        match self.call(endpoint, &url, &larger, on_chunk).await {
+            Ok(completion) if !completion.truncated() => Ok(completion),
+            Ok(_) => Err(LlmError::Truncated { max_tokens: raised }),
+            // The first reply's cut is what the user needs to know; the larger limit was only an attempt.
+            Err(error) => {
+                let (provider, model) = (endpoint.provider, &endpoint.model);
+                tracing::warn!(%provider, %model, "the retry with a larger token limit failed: {error}");
+                Err(truncated)
+            }
+        }
+    }
+
+    /// One request with its retries.
+    async fn call(
+        &self,
+        endpoint: &LlmEndpoint,
+        url: &Url,
+        prompt: &Prompt,
+        on_chunk: &(dyn Fn() + Send + Sync),
+    ) -> Result<Completion, LlmError> {
         let key = endpoint.api_key.as_ref().map(|k| k.expose()).filter(|k| !k.is_empty());
         let headers = request_headers(endpoint.provider, key)?;
         let body = Bytes::from(
-            serde_json::to_vec(&wire::request_body(endpoint, prompt, &url))
+            serde_json::to_vec(&wire::request_body(endpoint, prompt, url))
                 .map_err(|e| LlmError::Protocol(format!("cannot encode the request: {e}")))?,
         );
         let backoff = ExponentialBuilder::default()
@@ -128,11 +168,11 @@ impl LlmClient {
             .with_max_delay(self.max_retry_delay)
             .with_max_times(self.settings.max_retries)
             .with_jitter();
-        let (url, headers) = (&url, &headers);
+        let headers = &headers;
         let attempt = move || {
             let body = body.clone();
             async move {
-                self.attempt(endpoint.provider, url, headers, body, on_chunk).await.map_err(|mut failure| {
+                self.attempt(endpoint, url, headers, body, on_chunk).await.map_err(|mut failure| {
                     failure.error = redact(failure.error, key);
                     failure
                 })
@@ -140,7 +180,7 @@ impl LlmClient {
         };
         attempt
             .retry(backoff)
-            .when(|failure: &Failure| failure.retryable)
+            .when(|failure: &Failure| failure.error.is_retryable())
             .adjust(|failure: &Failure, delay: Option<Duration>| {
                 let wanted = failure.retry_after.map(|wait| wait.min(MAX_RETRY_AFTER));
                 delay.map(|d| wanted.map_or(d, |w| d.max(w)))
@@ -161,21 +201,21 @@ impl LlmClient {
     /// One request, bounded by the request timeout.
     async fn attempt(
         &self,
-        provider: Provider,
+        endpoint: &LlmEndpoint,
         url: &Url,
         headers: &HeaderMap,
         body: Bytes,
         on_chunk: &(dyn Fn() + Send + Sync),
     ) -> Result<Completion, Failure> {
         let timeout = self.settings.request_timeout;
-        tokio::time::timeout(timeout, self.exchange(provider, url, headers, body, on_chunk))
+        tokio::time::timeout(timeout, self.exchange(endpoint, url, headers, body, on_chunk))
             .await
-            .unwrap_or_else(|_| Err(Failure::fatal(LlmError::Timeout { what: TimeoutKind::Request, after: timeout })))
+            .unwrap_or_else(|_| Err(LlmError::Timeout { what: TimeoutKind::Request, after: timeout }.into()))
     }
 
     async fn exchange(
         &self,
-        provider: Provider,
+        endpoint: &LlmEndpoint,
         url: &Url,
         headers: &HeaderMap,
         body: Bytes,
@@ -183,46 +223,40 @@ impl LlmClient {
     ) -> Result<Completion, Failure> {
         let request = self.http.post(url.clone()).headers(headers.clone()).body(body).send();
         let response = self.idle(request).await?.map_err(|e| match blocked_cause(&e) {
-            Some(blocked) => Failure::fatal(LlmError::Blocked(blocked.to_string())),
-            None => Failure::retryable(LlmError::Transport(describe(url, &e))),
+            Some(blocked) => LlmError::Blocked(blocked.to_string()),
+            None => LlmError::Transport(describe(url, &e)),
         })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(self.error_response(response).await);
+        if !response.status().is_success() {
+            return Err(self.error_response(endpoint, url, response).await);
         }
+        let provider = endpoint.provider;
         let content_type =
             response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("application/json") {
             let body = self.read_body(response, MAX_PLAIN_BODY, url).await?;
-            return wire::parse_plain(provider, &body).map_err(Failure::fatal);
+            return Ok(wire::parse_plain(provider, &body)?);
         }
         if !content_type.starts_with("text/event-stream") {
             let shown = if content_type.is_empty() { "none" } else { content_type.as_str() };
-            return Err(Failure::fatal(LlmError::Protocol(format!(
-                "expected an event stream, got content type {shown}"
-            ))));
+            return Err(LlmError::Protocol(format!("expected an event stream, got content type {shown}")).into());
         }
 
         let mut stream = std::pin::pin!(response.bytes_stream());
         let mut parser = SseParser::default();
         let mut state = StreamState::new(provider);
         let mut events = Vec::new();
-        let mut received_any = false;
         while !state.done {
             match self.idle(stream.next()).await? {
                 None => {
-                    parser.finish(&mut events).map_err(Failure::fatal)?;
+                    parser.finish(&mut events)?;
                     apply(&mut state, &mut events, on_chunk)?;
                     break;
                 }
-                Some(Err(e)) => {
-                    let error = LlmError::Transport(describe(url, &e));
-                    // Nothing was received yet: the request can safely be sent again.
-                    return Err(if received_any { Failure::fatal(error) } else { Failure::retryable(error) });
-                }
+                // A broken connection cuts the reply short like a stream ending without a finish reason, and
+                // is retried like one.
+                Some(Err(e)) => return Err(LlmError::Transport(describe(url, &e)).into()),
                 Some(Ok(bytes)) => {
-                    received_any |= !bytes.is_empty();
-                    parser.push(&bytes, &mut events).map_err(Failure::fatal)?;
+                    parser.push(&bytes, &mut events)?;
                     apply(&mut state, &mut events, on_chunk)?;
                 }
             }
@@ -231,14 +265,14 @@ impl LlmClient {
             // Reading to the end of the body returns the connection to the pool instead of closing it.
             while let Ok(Some(Ok(_))) = tokio::time::timeout(DRAIN_TIMEOUT, stream.next()).await {}
         }
-        state.finish().map_err(Failure::fatal)
+        Ok(state.finish()?)
     }
 
     /// Awaits `future` for at most the idle timeout.
     async fn idle<F: Future>(&self, future: F) -> Result<F::Output, Failure> {
         tokio::time::timeout(self.idle_timeout, future)
             .await
-            .map_err(|_| Failure::fatal(LlmError::Timeout { what: TimeoutKind::Idle, after: self.idle_timeout }))
+            .map_err(|_| LlmError::Timeout { what: TimeoutKind::Idle, after: self.idle_timeout }.into())
     }
 
     /// Reads a whole body (up to `limit` bytes), each chunk within the idle timeout.
@@ -246,30 +280,45 @@ impl LlmClient {
         let mut stream = std::pin::pin!(response.bytes_stream());
         let mut body = Vec::new();
         while let Some(chunk) = self.idle(stream.next()).await? {
-            let chunk = chunk.map_err(|e| Failure::fatal(LlmError::Transport(describe(url, &e))))?;
+            let chunk = chunk.map_err(|e| LlmError::Transport(describe(url, &e)))?;
             if body.len() + chunk.len() > limit {
-                return Err(Failure::fatal(LlmError::Protocol(format!("the response exceeds {limit} bytes"))));
+                return Err(LlmError::Protocol(format!("the response exceeds {limit} bytes")).into());
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
 
-    /// Turns an error status into a failure, with the provider's message and retry advice.
-    async fn error_response(&self, response: reqwest::Response) -> Failure {
+    /// Turns an error status into a failure, with the provider's message and the wait it asked for.
+    async fn error_response(&self, endpoint: &LlmEndpoint, url: &Url, response: reqwest::Response) -> Failure {
         let status = response.status();
         let retry_after = retry_after(response.headers());
         // The status alone is enough when the body cannot be read.
         let body =
             tokio::time::timeout(self.idle_timeout, read_limited(response, MAX_ERROR_BODY)).await.unwrap_or_default();
-        let message = wire::error_message(&body)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("no error message").to_owned());
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Failure { error: LlmError::RateLimited { message, retry_after }, retryable: true, retry_after };
-        }
-        let retryable = status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT;
-        Failure { error: LlmError::Http { status: status.as_u16(), message }, retryable, retry_after }
+        Failure { error: wire::http_error(endpoint, url, status, &body, retry_after), retry_after }
     }
+}
+
+/// Refuses a prompt that cannot fit the endpoint's known context window, before any request.
+fn check_fits(endpoint: &LlmEndpoint, prompt: &Prompt) -> Result<(), LlmError> {
+    let Some(context_window) = endpoint.context_window else { return Ok(()) };
+    let prompt_tokens = prompt.estimated_tokens();
+    if prompt_tokens + u64::from(prompt.max_tokens) <= u64::from(context_window) {
+        return Ok(());
+    }
+    Err(LlmError::ContextOverflow(Overflow::Estimated { prompt_tokens, max_tokens: prompt.max_tokens, context_window }))
+}
+
+/// The token limit to ask for after a length stop: twice the prompt's, at most [`MAX_RAISED_TOKENS`] and what
+/// the known context window leaves; `None` when that is no larger.
+fn raised_max_tokens(endpoint: &LlmEndpoint, prompt: &Prompt) -> Option<u32> {
+    let mut raised = prompt.max_tokens.saturating_mul(2).min(MAX_RAISED_TOKENS);
+    if let Some(window) = endpoint.context_window {
+        let room = u64::from(window).saturating_sub(prompt.estimated_tokens());
+        raised = raised.min(u32::try_from(room).unwrap_or(u32::MAX));
+    }
+    (raised > prompt.max_tokens).then_some(raised)
 }
 
 /// Applies parsed events to the reply, calling `on_chunk` for those carrying content.
@@ -279,7 +328,7 @@ fn apply(
     on_chunk: &(dyn Fn() + Send + Sync),
 ) -> Result<(), Failure> {
     for event in events.drain(..) {
-        if state.on_event(&event).map_err(Failure::fatal)? {
+        if state.on_event(&event)? {
             on_chunk();
         }
         if state.done {
@@ -348,7 +397,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .or_else(|| number(RETRY_AFTER.as_str()).and_then(|s| Duration::try_from_secs_f64(s).ok()))
 }
 
-/// A transport error for users: the host and the chain of causes, without the full URL.
 /// Resolves endpoint names with the SSRF guard: every address is checked, and only checked addresses are
 /// handed to the connector.
 struct GuardedResolver(NetworkPolicy);
@@ -385,6 +433,7 @@ fn blocked_cause(error: &reqwest::Error) -> Option<&Blocked> {
     None
 }
 
+/// A transport error for users: the host and the chain of causes, without the full URL.
 fn describe(url: &Url, error: &reqwest::Error) -> String {
     let mut text = match (url.host_str(), url.port_or_known_default()) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
@@ -423,6 +472,12 @@ fn redact(error: LlmError, key: Option<&str>) -> LlmError {
         LlmError::Http { status, message } => LlmError::Http { status, message: clean(message) },
         LlmError::RateLimited { message, retry_after } => {
             LlmError::RateLimited { message: clean(message), retry_after }
+        }
+        LlmError::EndpointNotFound { status, url, provider, model, message } => {
+            LlmError::EndpointNotFound { status, url, provider, model, message: clean(message) }
+        }
+        LlmError::ContextOverflow(Overflow::Refused { status, message }) => {
+            LlmError::ContextOverflow(Overflow::Refused { status, message: clean(message) })
         }
         LlmError::Transport(message) => LlmError::Transport(clean(message)),
         LlmError::Protocol(message) => LlmError::Protocol(clean(message)),

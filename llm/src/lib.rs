@@ -12,6 +12,7 @@
 //!     base_url: "http://localhost:11434/v1".into(),
 //!     api_key: None,
 //!     model: "qwen2.5-coder".into(),
+//!     context_window: Some(32_768),
 //! };
 //! let prompt = Prompt {
 //!     system: "Write one SQLite query.".into(),
@@ -31,6 +32,6 @@ mod types;
 mod wire;
 
 pub use client::LlmClient;
-pub use error::{LlmError, TimeoutKind};
+pub use error::{LlmError, Overflow, TimeoutKind};
 pub use extract::{Extracted, extract_command, extract_sql};
 pub use types::{Completion, LlmEndpoint, LlmSettings, Prompt, PromptMessage, Role, Usage};

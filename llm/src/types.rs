@@ -16,6 +16,10 @@ pub struct LlmEndpoint {
     /// Sent as `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic); `None` for keyless local servers.
     pub api_key: Option<SecretString>,
     pub model: String,
+    /// The model's context window in tokens (prompt and reply together), when known: a prompt whose estimate
+    /// plus `max_tokens` exceeds it is refused before any request ([`crate::Overflow::Estimated`]). `None`
+    /// leaves the check to the server.
+    pub context_window: Option<u32>,
 }
 
 /// Author of a conversation turn.
@@ -64,6 +68,18 @@ pub struct Prompt {
     pub temperature: Option<f32>,
 }
 
+impl Prompt {
+    /// A rough count of the prompt's tokens: its bytes (system prompt and every message) divided by four,
+    /// rounded up. Four bytes per token is the usual rule for English with BPE tokenizers; SQL schemas and
+    /// non-Latin scripts take more tokens per byte, so the estimate errs low: a check against it only refuses
+    /// prompts that surely do not fit, and the server still refuses the others (reported as
+    /// [`crate::LlmError::ContextOverflow`] too).
+    pub fn estimated_tokens(&self) -> u64 {
+        let bytes = self.system.len() + self.messages.iter().map(|m| m.content.len()).sum::<usize>();
+        (bytes as u64).div_ceil(4)
+    }
+}
+
 impl Default for Prompt {
     fn default() -> Self {
         Prompt { system: String::new(), messages: Vec::new(), max_tokens: 2048, temperature: None }
@@ -86,14 +102,16 @@ pub struct Completion {
     pub model: Option<String>,
     /// Token usage, when the provider reported it.
     pub usage: Option<Usage>,
-    /// Why generation stopped (`stop`, `length`, `end_turn`, `max_tokens`...), when reported.
-    pub finish_reason: Option<String>,
+    /// Why generation stopped, as the provider said it (`stop`, `end_turn`, `stop_sequence`...). A reply that
+    /// does not say is never returned ([`crate::LlmError::Incomplete`]), nor one that stopped at the token limit
+    /// ([`crate::LlmError::Truncated`]).
+    pub finish_reason: String,
 }
 
 impl Completion {
     /// Whether the reply was cut off by the token limit (the statement in it may be incomplete).
-    pub fn truncated(&self) -> bool {
-        matches!(self.finish_reason.as_deref(), Some("length" | "max_tokens"))
+    pub(crate) fn truncated(&self) -> bool {
+        matches!(self.finish_reason.as_str(), "length" | "max_tokens")
     }
 }
 
@@ -104,7 +122,8 @@ pub struct LlmSettings {
     pub request_timeout: Duration,
     /// Longest time to establish a TCP (and TLS) connection.
     pub connect_timeout: Duration,
-    /// Retries after the first attempt on 429, 408, 5xx and connection failures.
+    /// Retries after the first attempt on the failures [`crate::LlmError::is_retryable`] names (429, 408, 5xx,
+    /// transport failures, replies cut short).
     pub max_retries: usize,
     /// Which addresses an endpoint may resolve to (the SSRF guard); checked on every new connection.
     pub network: NetworkPolicy,

@@ -1,10 +1,11 @@
 //! The two wire protocols: URLs, request bodies, stream events, plain JSON replies and error bodies.
 
 use crate::sse::SseEvent;
-use crate::{Completion, LlmEndpoint, LlmError, Prompt, Usage};
+use crate::{Completion, LlmEndpoint, LlmError, Overflow, Prompt, Usage};
 use querygpt_common::Provider;
-use reqwest::Url;
+use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// The Anthropic API version the request and event formats here follow.
 pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -79,17 +80,28 @@ pub(crate) struct StreamState {
     model: Option<String>,
     usage: Option<Usage>,
     finish_reason: Option<String>,
+    /// How many events arrived (`[DONE]` included).
+    events: usize,
     /// The terminal event (`[DONE]`, `message_stop`) arrived.
     pub done: bool,
 }
 
 impl StreamState {
     pub fn new(provider: Provider) -> Self {
-        StreamState { provider, text: String::new(), model: None, usage: None, finish_reason: None, done: false }
+        StreamState {
+            provider,
+            text: String::new(),
+            model: None,
+            usage: None,
+            finish_reason: None,
+            events: 0,
+            done: false,
+        }
     }
 
     /// Applies one event; returns whether it carried generated content (text or reasoning).
     pub fn on_event(&mut self, event: &SseEvent) -> Result<bool, LlmError> {
+        self.events += 1;
         match self.provider {
             Provider::Openai => self.openai_event(event),
             Provider::Anthropic => self.anthropic_event(event),
@@ -105,7 +117,7 @@ impl StreamState {
         let chunk = parse_event(data)?;
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
             let status = error.get("code").and_then(Value::as_u64).filter(|c| (400..600).contains(c)).unwrap_or(500);
-            return Err(stream_error(status as u16, message_of(error).unwrap_or_else(|| "error in the stream".into())));
+            return Err(stream_error(status as u16, error));
         }
         self.note_model(&chunk["model"]);
         if let Some(usage) = openai_usage(&chunk["usage"]) {
@@ -166,8 +178,7 @@ impl StreamState {
             }
             "error" => {
                 let error = &data["error"];
-                let status = anthropic_status(error["type"].as_str().unwrap_or(""));
-                Err(stream_error(status, message_of(error).unwrap_or_else(|| "error in the stream".into())))
+                Err(stream_error(anthropic_status(error["type"].as_str().unwrap_or("")), error))
             }
             // ping, content_block_stop and event types added after this was written
             _ => Ok(false),
@@ -194,25 +205,35 @@ impl StreamState {
 
     /// The completion once the body ended.
     pub fn finish(self) -> Result<Completion, LlmError> {
-        // Servers that skip the terminal event still say why generation stopped; with neither, the stream
-        // was cut off.
-        if !self.done && self.finish_reason.is_none() {
-            return Err(LlmError::Protocol("the stream ended before the reply was complete".into()));
+        // llama.cpp-based servers answer a prompt over their context window with a 200 and no event; every
+        // other cut-off stream has at least one.
+        if self.events == 0 {
+            return Err(LlmError::ContextOverflow(Overflow::EmptyStream));
         }
         completion(self.text, self.model, self.usage, self.finish_reason)
     }
 }
 
+/// The reply, if it says why generation stopped.
+///
+/// OpenAI-compatible servers and Anthropic say it in every complete reply, streamed or plain; without it the
+/// reply was cut short (llama-cpp-python interrupting it for another request, a proxy closing the stream),
+/// even after a `[DONE]`, and its text cannot be trusted. A reply stopped by the token limit may have no
+/// text at all (reasoning models spend the budget thinking): it is returned for the client to report.
 fn completion(
     text: String,
     model: Option<String>,
     usage: Option<Usage>,
     finish_reason: Option<String>,
 ) -> Result<Completion, LlmError> {
-    if text.trim().is_empty() {
+    let Some(finish_reason) = finish_reason else {
+        return Err(LlmError::Incomplete { received_chars: text.chars().count() });
+    };
+    let completion = Completion { text, model, usage, finish_reason };
+    if completion.text.trim().is_empty() && !completion.truncated() {
         return Err(LlmError::EmptyReply);
     }
-    Ok(Completion { text, model, usage, finish_reason })
+    Ok(completion)
 }
 
 fn parse_event(data: &str) -> Result<Value, LlmError> {
@@ -226,7 +247,8 @@ fn openai_usage(usage: &Value) -> Option<Usage> {
     })
 }
 
-/// A reply sent as one JSON document (servers that ignore `stream: true`).
+/// A reply sent as one JSON document (servers that ignore `stream: true`). One without a finish reason is
+/// [`LlmError::Incomplete`], as a stream would be.
 pub(crate) fn parse_plain(provider: Provider, body: &[u8]) -> Result<Completion, LlmError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| LlmError::Protocol(format!("the reply is not valid JSON ({e})")))?;
@@ -284,6 +306,70 @@ fn message_of(value: &Value) -> Option<String> {
     }
 }
 
+/// The error of a failing HTTP response, from its status and the provider's body. `url` is the URL that was
+/// called, shown (without credentials) when nothing answers there.
+pub(crate) fn http_error(
+    endpoint: &LlmEndpoint,
+    url: &Url,
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> LlmError {
+    let message =
+        error_message(body).unwrap_or_else(|| status.canonical_reason().unwrap_or("no error message").to_owned());
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => LlmError::RateLimited { message, retry_after },
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            let mut shown = url.clone();
+            // Both fail only for URLs that cannot have credentials, which then have none to hide.
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            LlmError::EndpointNotFound {
+                status: status.as_u16(),
+                url: shown.to_string(),
+                provider: endpoint.provider,
+                model: endpoint.model.clone(),
+                message,
+            }
+        }
+        _ => {
+            let value = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+            refusal(status.as_u16(), value.get("error").unwrap_or(&value), message)
+        }
+    }
+}
+
+/// An error event in the stream: `error` is its error object.
+fn stream_error(status: u16, error: &Value) -> LlmError {
+    refusal(status, error, message_of(error).unwrap_or_else(|| "error in the stream".into()))
+}
+
+/// A provider's refusal with `status`: its error object (or whole body) and message tell a prompt over the
+/// context window from other errors.
+fn refusal(status: u16, error: &Value, message: String) -> LlmError {
+    if status == 429 {
+        LlmError::RateLimited { message, retry_after: None }
+    } else if (400..500).contains(&status) && reports_overflow(error, &message) {
+        LlmError::ContextOverflow(Overflow::Refused { status, message })
+    } else {
+        LlmError::Http { status, message }
+    }
+}
+
+/// Whether an error says the prompt exceeds the context window: OpenAI's (and llama-cpp-python's, Groq's...)
+/// `context_length_exceeded` code, llama.cpp server's `exceed_context_size_error` type, or the wording of
+/// vLLM ("maximum context length"), Anthropic ("prompt is too long", "exceed context limit"), Ollama and
+/// others.
+fn reports_overflow(error: &Value, message: &str) -> bool {
+    const CODES: [&str; 2] = ["context_length_exceeded", "exceed_context_size_error"];
+    const PHRASES: [&str; 5] =
+        ["context length", "context window", "context size", "context limit", "prompt is too long"];
+    let coded =
+        ["code", "type"].iter().any(|k| error.get(*k).and_then(Value::as_str).is_some_and(|c| CODES.contains(&c)));
+    let message = message.to_ascii_lowercase();
+    coded || PHRASES.iter().any(|p| message.contains(p))
+}
+
 /// The HTTP status Anthropic documents for each error type.
 fn anthropic_status(kind: &str) -> u16 {
     match kind {
@@ -298,14 +384,6 @@ fn anthropic_status(kind: &str) -> u16 {
     }
 }
 
-fn stream_error(status: u16, message: String) -> LlmError {
-    if status == 429 {
-        LlmError::RateLimited { message, retry_after: None }
-    } else {
-        LlmError::Http { status, message }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,7 +391,13 @@ mod tests {
     use querygpt_common::config::SecretString;
 
     fn endpoint(provider: Provider, base_url: &str) -> LlmEndpoint {
-        LlmEndpoint { provider, base_url: base_url.into(), api_key: Some(SecretString::new("k")), model: "m".into() }
+        LlmEndpoint {
+            provider,
+            base_url: base_url.into(),
+            api_key: Some(SecretString::new("k")),
+            model: "m".into(),
+            context_window: None,
+        }
     }
 
     #[test]
@@ -403,10 +487,40 @@ mod tests {
     }
 
     #[test]
-    fn cut_off_stream_is_a_protocol_error() {
+    fn stream_without_a_finish_reason_is_incomplete_even_after_done() {
         let mut state = StreamState::new(Provider::Openai);
-        state.on_event(&data(r#"{"choices":[{"delta":{"content":"SELECT"}}]}"#)).unwrap();
-        assert!(matches!(state.finish(), Err(LlmError::Protocol(_))));
+        state.on_event(&data(r#"{"choices":[{"delta":{"content":"SELECT * FROM customers"}}]}"#)).unwrap();
+        state.on_event(&data("[DONE]")).unwrap();
+        assert!(state.done);
+        assert_eq!(state.finish(), Err(LlmError::Incomplete { received_chars: 23 }));
+
+        let mut only_done = StreamState::new(Provider::Openai);
+        only_done.on_event(&data("[DONE]")).unwrap();
+        assert_eq!(only_done.finish(), Err(LlmError::Incomplete { received_chars: 0 }));
+
+        let mut anthropic = StreamState::new(Provider::Anthropic);
+        anthropic
+            .on_event(&data(r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"SEL"}}"#))
+            .unwrap();
+        anthropic.on_event(&data(r#"{"type":"message_stop"}"#)).unwrap();
+        assert_eq!(anthropic.finish(), Err(LlmError::Incomplete { received_chars: 3 }));
+    }
+
+    #[test]
+    fn stream_without_any_event_is_a_likely_overflow() {
+        let state = StreamState::new(Provider::Openai);
+        assert_eq!(state.finish(), Err(LlmError::ContextOverflow(Overflow::EmptyStream)));
+    }
+
+    #[test]
+    fn length_stop_without_text_is_returned_for_the_client_to_report() {
+        let mut state = StreamState::new(Provider::Anthropic);
+        state
+            .on_event(&data(r#"{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"h"}}"#))
+            .unwrap();
+        state.on_event(&data(r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"}}"#)).unwrap();
+        let done = state.finish().unwrap();
+        assert!(done.truncated() && done.text.is_empty());
     }
 
     #[test]
@@ -446,8 +560,67 @@ mod tests {
         let anthropic = br#"{"model":"claude","content":[{"type":"thinking","thinking":"x"},{"type":"text","text":"SELECT 2"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#;
         assert_eq!(parse_plain(Provider::Anthropic, anthropic).unwrap().text, "SELECT 2");
         assert_eq!(
-            parse_plain(Provider::Openai, br#"{"choices":[{"message":{"content":""}}]}"#),
+            parse_plain(Provider::Openai, br#"{"choices":[{"message":{"content":""},"finish_reason":"stop"}]}"#),
             Err(LlmError::EmptyReply)
         );
+    }
+
+    #[test]
+    fn plain_replies_without_a_finish_reason_are_incomplete() {
+        let openai = br#"{"choices":[{"message":{"content":"SELECT 1"},"finish_reason":null}]}"#;
+        assert_eq!(parse_plain(Provider::Openai, openai), Err(LlmError::Incomplete { received_chars: 8 }));
+        let anthropic = br#"{"content":[{"type":"text","text":"SELECT"}],"stop_reason":null}"#;
+        assert_eq!(parse_plain(Provider::Anthropic, anthropic), Err(LlmError::Incomplete { received_chars: 6 }));
+    }
+
+    fn status_error(status: u16, body: &str) -> LlmError {
+        let ep = endpoint(Provider::Openai, "http://user:pw@localhost:8001/v1");
+        let url = request_url(&ep).unwrap();
+        http_error(&ep, &url, StatusCode::from_u16(status).unwrap(), body.as_bytes(), None)
+    }
+
+    #[test]
+    fn overflow_refusals_of_known_servers() {
+        let bodies = [
+            // OpenAI, llama-cpp-python
+            r#"{"error":{"message":"This model's maximum context length is 2048 tokens. However, you requested 2600 tokens (2088 in the messages, 512 in the completion).","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            // vLLM
+            r#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.","type":"BadRequestError","code":400}"#,
+            // llama.cpp server
+            r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}"#,
+            // Anthropic
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit: 197000 + 8192 > 200000"}}"#,
+            // coded, with a message that does not say it
+            r#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#,
+        ];
+        for body in bodies {
+            let err = status_error(400, body);
+            assert!(matches!(err, LlmError::ContextOverflow(Overflow::Refused { status: 400, .. })), "{body}: {err:?}");
+            assert_eq!(err.status(), Some(400));
+            assert!(!err.is_retryable());
+        }
+        let other =
+            status_error(400, r#"{"error":{"message":"max_tokens: 999999 > 8192, which is the maximum allowed"}}"#);
+        assert!(matches!(other, LlmError::Http { status: 400, .. }), "{other:?}");
+    }
+
+    #[test]
+    fn overflow_in_a_stream_error_event() {
+        let mut state = StreamState::new(Provider::Openai);
+        let event = data(r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":400}}"#);
+        assert!(matches!(state.on_event(&event), Err(LlmError::ContextOverflow(Overflow::Refused { .. }))));
+    }
+
+    #[test]
+    fn not_found_names_the_url_without_credentials_and_what_to_check() {
+        let err = status_error(404, r#"{"detail":"Not Found"}"#);
+        let text = err.to_string();
+        assert!(matches!(err, LlmError::EndpointNotFound { status: 404, .. }), "{err:?}");
+        assert!(text.contains("POST http://localhost:8001/v1/chat/completions (Not Found)"), "{text}");
+        assert!(text.contains("provider (openai)") && text.contains("/v1") && text.contains("`m`"), "{text}");
+        assert!(!text.contains("pw"), "{text}");
+        let LlmError::EndpointNotFound { status: 405, message, .. } = status_error(405, "") else { panic!("not 405") };
+        assert_eq!(message, "Method Not Allowed");
     }
 }

@@ -3,7 +3,9 @@
 use querygpt_common::Provider;
 use querygpt_common::config::SecretString;
 use querygpt_common::netguard::NetworkPolicy;
-use querygpt_llm::{LlmClient, LlmEndpoint, LlmError, LlmSettings, Prompt, PromptMessage, TimeoutKind, Usage};
+use querygpt_llm::{
+    LlmClient, LlmEndpoint, LlmError, LlmSettings, Overflow, Prompt, PromptMessage, TimeoutKind, Usage,
+};
 use querygpt_testkit::{FakeLlm, Reply};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +31,7 @@ fn openai(llm: &FakeLlm) -> LlmEndpoint {
         base_url: llm.openai_base_url(),
         api_key: Some(SecretString::new(KEY)),
         model: "gpt-test".into(),
+        context_window: None,
     }
 }
 
@@ -38,6 +41,7 @@ fn anthropic(llm: &FakeLlm) -> LlmEndpoint {
         base_url: llm.anthropic_base_url(),
         api_key: Some(SecretString::new(KEY)),
         model: "claude-test".into(),
+        context_window: None,
     }
 }
 
@@ -66,7 +70,7 @@ async fn openai_stream_is_assembled_and_progress_reported() {
     assert_eq!(done.text, "```sql\nSELECT count(*) FROM users\n```");
     assert_eq!(chunks.load(Ordering::Relaxed), 4);
     assert_eq!(done.model.as_deref(), Some("gpt-test"));
-    assert_eq!(done.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(done.finish_reason, "stop");
     assert!(done.usage.is_some_and(|u| u.input_tokens > 0 && u.output_tokens > 0));
 }
 
@@ -82,7 +86,7 @@ async fn anthropic_stream_is_assembled_and_progress_reported() {
     assert_eq!(done.text, "SELECT name FROM users");
     assert_eq!(chunks.load(Ordering::Relaxed), 3);
     assert_eq!(done.model.as_deref(), Some("claude-test"));
-    assert_eq!(done.finish_reason.as_deref(), Some("end_turn"));
+    assert_eq!(done.finish_reason, "end_turn");
     let usage: Usage = done.usage.unwrap();
     assert!(usage.input_tokens > 0 && usage.output_tokens > 0);
 }
@@ -277,6 +281,7 @@ async fn refused_connection_is_retried_then_reported() {
         base_url: format!("http://127.0.0.1:{port}/v1"),
         api_key: Some(SecretString::new(KEY)),
         model: "m".into(),
+        context_window: None,
     };
     let started = Instant::now();
     let err = complete(&client(2), &endpoint).await.unwrap_err();
@@ -298,11 +303,145 @@ async fn malformed_stream_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn cut_off_stream_is_a_protocol_error() {
+async fn body_ending_mid_reply_is_incomplete() {
     let llm = FakeLlm::start().await;
     llm.reply(Reply::raw(200, "text/event-stream", "data: {\"choices\":[{\"delta\":{\"content\":\"SEL\"}}]}\n\n"));
     let err = complete(&client(0), &openai(&llm)).await.unwrap_err();
-    assert!(matches!(err, LlmError::Protocol(_)), "{err:?}");
+    assert_eq!(err, LlmError::Incomplete { received_chars: 3 });
+}
+
+/// The issue's case: llama-cpp-python interrupted a reply for another request and ended it with `[DONE]`.
+#[tokio::test]
+async fn interrupted_reply_is_retried_and_the_complete_one_returned() {
+    for provider in [Provider::Openai, Provider::Anthropic] {
+        let llm = FakeLlm::start().await;
+        llm.reply(Reply::interrupted("SELECT * FROM customers"));
+        llm.reply(Reply::text("SELECT * FROM customers WHERE country = 'FR'"));
+        let endpoint = if provider == Provider::Openai { openai(&llm) } else { anthropic(&llm) };
+        let done = complete(&client(2), &endpoint).await.unwrap();
+        assert_eq!(done.text, "SELECT * FROM customers WHERE country = 'FR'", "{provider}");
+        assert_eq!(llm.request_count(), 2, "{provider}");
+    }
+}
+
+#[tokio::test]
+async fn always_interrupted_is_an_error_and_never_the_text() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::interrupted("SELECT * FROM customers"));
+    let err = complete(&client(2), &openai(&llm)).await.unwrap_err();
+    assert_eq!(err, LlmError::Incomplete { received_chars: 23 });
+    assert!(err.is_retryable());
+    assert_eq!(llm.request_count(), 3, "the first try and max_retries more");
+    let text = err.to_string();
+    assert!(text.contains("cut short") && text.contains("--interrupt_requests false"), "{text}");
+    assert!(!text.contains("SELECT"), "{text}");
+}
+
+/// A server ignoring `stream: true` without a finish reason is not trusted either.
+#[tokio::test]
+async fn plain_reply_without_a_finish_reason_is_incomplete() {
+    let llm = FakeLlm::start().await;
+    let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"SELECT 5"},"finish_reason":null}]}"#;
+    llm.set_default(Reply::raw(200, "application/json", body));
+    let err = complete(&client(1), &openai(&llm)).await.unwrap_err();
+    assert_eq!(err, LlmError::Incomplete { received_chars: 8 });
+    assert_eq!(llm.request_count(), 2);
+}
+
+#[tokio::test]
+async fn length_stop_is_asked_again_with_twice_the_limit() {
+    let llm = FakeLlm::start().await;
+    llm.reply(Reply::length_limit("SELECT id, name FROM"));
+    llm.reply(Reply::text("SELECT id, name FROM users"));
+    let done = complete(&client(0), &anthropic(&llm)).await.unwrap();
+    assert_eq!(done.text, "SELECT id, name FROM users");
+    let limits: Vec<_> = llm.requests().iter().map(|r| r.body["max_tokens"].clone()).collect();
+    assert_eq!(limits, [512, 1024]);
+}
+
+#[tokio::test]
+async fn length_stop_twice_is_truncated_not_a_reply() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::length_limit("SELECT id, name FROM"));
+    let err = complete(&client(2), &openai(&llm)).await.unwrap_err();
+    assert_eq!(err, LlmError::Truncated { max_tokens: 1024 });
+    assert!(!err.is_retryable());
+    assert_eq!(llm.request_count(), 2, "one larger try, no retries");
+    assert!(err.to_string().contains("token limit (1024 tokens)"), "{err}");
+}
+
+#[tokio::test]
+async fn length_stop_without_room_for_more_is_reported_at_once() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::length_limit("SELECT"));
+    let at_the_cap = Prompt { max_tokens: 4096, ..prompt("q") };
+    let err = client(0).complete(&openai(&llm), &at_the_cap, &|| {}).await.unwrap_err();
+    assert_eq!(err, LlmError::Truncated { max_tokens: 4096 });
+    // A known window leaves no more room than the prompt already asked for.
+    let question = prompt("how many users?");
+    let full = LlmEndpoint { context_window: Some((question.estimated_tokens() + 512) as u32), ..openai(&llm) };
+    let err = client(0).complete(&full, &question, &|| {}).await.unwrap_err();
+    assert_eq!(err, LlmError::Truncated { max_tokens: 512 });
+    assert_eq!(llm.request_count(), 2);
+}
+
+/// llama-cpp-python's answer to a streamed prompt over its context window.
+#[tokio::test]
+async fn empty_stream_is_reported_as_a_likely_overflow_without_retry() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::empty_stream());
+    let err = complete(&client(2), &openai(&llm)).await.unwrap_err();
+    assert_eq!(err, LlmError::ContextOverflow(Overflow::EmptyStream));
+    let text = err.to_string();
+    assert!(text.contains("empty stream") && text.contains("most likely") && text.contains("context window"), "{text}");
+    assert_eq!(llm.request_count(), 1);
+}
+
+#[tokio::test]
+async fn overflow_refusals_are_context_overflows_without_retry() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::context_length_exceeded(2048));
+    for endpoint in [openai(&llm), anthropic(&llm)] {
+        let err = complete(&client(2), &endpoint).await.unwrap_err();
+        let LlmError::ContextOverflow(Overflow::Refused { status: 400, message }) = &err else { panic!("{err:?}") };
+        assert!(message.contains("2048"), "{message}");
+        assert!(err.to_string().contains("too long for the model's context window"), "{err}");
+    }
+    assert_eq!(llm.request_count(), 2);
+}
+
+#[tokio::test]
+async fn prompt_over_the_known_context_window_is_refused_before_sending() {
+    let llm = FakeLlm::start().await;
+    let endpoint = LlmEndpoint { context_window: Some(2048), ..openai(&llm) };
+    let schema = "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);\n".repeat(200);
+    let long = Prompt { system: schema, ..prompt("how many rows?") };
+    let err = client(2).complete(&endpoint, &long, &|| {}).await.unwrap_err();
+    let LlmError::ContextOverflow(Overflow::Estimated { prompt_tokens, max_tokens: 512, context_window: 2048 }) = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(prompt_tokens, long.estimated_tokens());
+    assert!(err.to_string().contains("exceed its 2048 tokens"), "{err}");
+    assert_eq!(llm.request_count(), 0);
+    // A prompt that fits is sent.
+    complete(&client(0), &endpoint).await.unwrap();
+    assert_eq!(llm.request_count(), 1);
+}
+
+/// An Anthropic model pointed at an OpenAI-only server (FastAPI's 404 body, as llama-cpp-python sends it).
+#[tokio::test]
+async fn wrong_provider_404_names_the_url_and_what_to_check() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::raw(404, "application/json", r#"{"detail":"Not Found"}"#));
+    let err = complete(&client(2), &anthropic(&llm)).await.unwrap_err();
+    assert!(matches!(err, LlmError::EndpointNotFound { status: 404, .. }), "{err:?}");
+    assert_eq!(err.status(), Some(404));
+    let text = err.to_string();
+    assert!(text.contains(&format!("HTTP 404 to POST {}/v1/messages (Not Found)", llm.anthropic_base_url())), "{text}");
+    assert!(text.contains("provider (anthropic)") && text.contains("end in /v1"), "{text}");
+    assert!(text.contains("model named `claude-test`"), "{text}");
+    assert_eq!(llm.request_count(), 1, "not retried");
 }
 
 #[tokio::test]
@@ -422,8 +561,13 @@ async fn thousands_of_concurrent_calls_on_one_thread() {
 fn complete_future_is_send() {
     fn assert_send<T: Send>(_: &T) {}
     let client = client(0);
-    let endpoint =
-        LlmEndpoint { provider: Provider::Openai, base_url: "http://x/v1".into(), api_key: None, model: "m".into() };
+    let endpoint = LlmEndpoint {
+        provider: Provider::Openai,
+        base_url: "http://x/v1".into(),
+        api_key: None,
+        model: "m".into(),
+        context_window: None,
+    };
     let prompt = prompt("q");
     let future = client.complete(&endpoint, &prompt, &|| {});
     assert_send(&future);

@@ -19,7 +19,7 @@
 mod protocol;
 mod reply;
 
-pub use reply::{DEFAULT_REPLY_TEXT, Reply};
+pub use reply::{DEFAULT_REPLY_TEXT, Reply, Stop};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -279,6 +279,7 @@ async fn handle(shared: &Shared, protocol: Protocol, uri: Uri, headers: HeaderMa
         },
         model: body.get("model").and_then(Value::as_str).unwrap_or("fake-model").to_owned(),
         prompt_tokens: protocol::approx_tokens(&prompt),
+        max_tokens: ["max_tokens", "max_completion_tokens"].iter().find_map(|k| body.get(*k).and_then(Value::as_u64)),
         include_usage: body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false),
     };
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -338,15 +339,19 @@ async fn serve_reply(mut reply: Reply, ctx: &ReplyContext, stream: bool, shutdow
             Reply::Error { status, message, retry_after } => {
                 return error_response(ctx.protocol, status, &message, retry_after);
             }
+            Reply::ContextOverflow { context_window } => {
+                let body = protocol::context_overflow_json(ctx, context_window);
+                return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+            }
             Reply::Raw { status, content_type, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
             }
-            Reply::Text { chunks, chunk_delay } => {
+            Reply::Text { chunks, chunk_delay, stop } => {
                 if !stream {
-                    return axum::Json(protocol::completion_json(ctx, &chunks.concat())).into_response();
+                    return axum::Json(protocol::completion_json(ctx, &chunks.concat(), stop)).into_response();
                 }
-                return sse_response(protocol::stream_events(ctx, &chunks), chunk_delay, shutdown.clone());
+                return sse_response(protocol::stream_events(ctx, &chunks, stop), chunk_delay, shutdown.clone());
             }
         }
     }

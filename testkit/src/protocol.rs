@@ -1,5 +1,6 @@
 //! Wire formats of the two protocols: request text extraction, JSON replies, SSE events, error bodies.
 
+use crate::reply::Stop;
 use serde_json::{Value, json};
 
 /// Which API a request came in through.
@@ -15,6 +16,8 @@ pub struct ReplyContext {
     pub id: String,
     pub model: String,
     pub prompt_tokens: u64,
+    /// The request's `max_tokens` (or OpenAI's `max_completion_tokens`), if it had one.
+    pub max_tokens: Option<u64>,
     pub include_usage: bool,
 }
 
@@ -52,9 +55,21 @@ fn push_content(out: &mut String, content: Option<&Value>) {
     }
 }
 
-/// A non-streamed successful completion.
-pub fn completion_json(ctx: &ReplyContext, text: &str) -> Value {
+/// The reason each protocol gives for `stop` (`null` for [`Stop::Interrupted`]).
+fn stop_reason(protocol: Protocol, stop: Stop) -> Value {
+    match (stop, protocol) {
+        (Stop::Finished, Protocol::OpenAi) => json!("stop"),
+        (Stop::Finished, Protocol::Anthropic) => json!("end_turn"),
+        (Stop::Length, Protocol::OpenAi) => json!("length"),
+        (Stop::Length, Protocol::Anthropic) => json!("max_tokens"),
+        (Stop::Interrupted, _) => Value::Null,
+    }
+}
+
+/// A non-streamed completion.
+pub fn completion_json(ctx: &ReplyContext, text: &str, stop: Stop) -> Value {
     let completion_tokens = approx_tokens(text);
+    let reason = stop_reason(ctx.protocol, stop);
     match ctx.protocol {
         Protocol::OpenAi => json!({
             "id": ctx.id,
@@ -65,7 +80,7 @@ pub fn completion_json(ctx: &ReplyContext, text: &str) -> Value {
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
                 "logprobs": null,
-                "finish_reason": "stop"
+                "finish_reason": reason
             }],
             "usage": {
                 "prompt_tokens": ctx.prompt_tokens,
@@ -79,7 +94,7 @@ pub fn completion_json(ctx: &ReplyContext, text: &str) -> Value {
             "role": "assistant",
             "model": ctx.model,
             "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
+            "stop_reason": reason,
             "stop_sequence": null,
             "usage": {"input_tokens": ctx.prompt_tokens, "output_tokens": completion_tokens}
         }),
@@ -87,8 +102,11 @@ pub fn completion_json(ctx: &ReplyContext, text: &str) -> Value {
 }
 
 /// The SSE events of a streamed completion, each a complete `event:`/`data:` frame ending in a blank line.
-pub fn stream_events(ctx: &ReplyContext, chunks: &[String]) -> Vec<String> {
+/// An interrupted one has no event carrying the stop reason (nor usage), only the end marker.
+pub fn stream_events(ctx: &ReplyContext, chunks: &[String], stop: Stop) -> Vec<String> {
     let completion_tokens: u64 = chunks.iter().map(|c| approx_tokens(c)).sum();
+    let reason = stop_reason(ctx.protocol, stop);
+    let interrupted = stop == Stop::Interrupted;
     match ctx.protocol {
         Protocol::OpenAi => {
             let chunk = |delta: Value, finish: Value| {
@@ -103,8 +121,10 @@ pub fn stream_events(ctx: &ReplyContext, chunks: &[String]) -> Vec<String> {
             let mut events = Vec::with_capacity(chunks.len() + 4);
             events.push(chunk(json!({"role": "assistant", "content": ""}), Value::Null));
             events.extend(chunks.iter().map(|c| chunk(json!({"content": c}), Value::Null)));
-            events.push(chunk(json!({}), json!("stop")));
-            if ctx.include_usage {
+            if !interrupted {
+                events.push(chunk(json!({}), reason));
+            }
+            if ctx.include_usage && !interrupted {
                 events.push(data_frame(&json!({
                     "id": ctx.id,
                     "object": "chat.completion.chunk",
@@ -151,14 +171,16 @@ pub fn stream_events(ctx: &ReplyContext, chunks: &[String]) -> Vec<String> {
                 )
             }));
             events.push(event_frame("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
-            events.push(event_frame(
-                "message_delta",
-                &json!({
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                    "usage": {"output_tokens": completion_tokens}
-                }),
-            ));
+            if !interrupted {
+                events.push(event_frame(
+                    "message_delta",
+                    &json!({
+                        "type": "message_delta",
+                        "delta": {"stop_reason": reason, "stop_sequence": null},
+                        "usage": {"output_tokens": completion_tokens}
+                    }),
+                ));
+            }
             events.push(event_frame("message_stop", &json!({"type": "message_stop"})));
             events
         }
@@ -171,6 +193,33 @@ fn data_frame(data: &Value) -> String {
 
 fn event_frame(event: &str, data: &Value) -> String {
     format!("event: {event}\ndata: {data}\n\n")
+}
+
+/// The HTTP 400 body of a prompt over a context window of `context_window` tokens.
+pub fn context_overflow_json(ctx: &ReplyContext, context_window: u64) -> Value {
+    match ctx.protocol {
+        Protocol::OpenAi => {
+            let completion = ctx.max_tokens.unwrap_or(0);
+            let message = format!(
+                "This model's maximum context length is {context_window} tokens. However, you requested {} tokens \
+                 ({} in the messages, {completion} in the completion). Please reduce the length of the messages or \
+                 completion.",
+                ctx.prompt_tokens + completion,
+                ctx.prompt_tokens,
+            );
+            json!({"error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded"
+            }})
+        }
+        Protocol::Anthropic => error_json(
+            Protocol::Anthropic,
+            400,
+            &format!("prompt is too long: {} tokens > {context_window} maximum", ctx.prompt_tokens),
+        ),
+    }
 }
 
 /// The error body each provider sends with a failing status.
@@ -225,9 +274,10 @@ mod tests {
             id: "msg_1".into(),
             model: "claude".into(),
             prompt_tokens: 3,
+            max_tokens: Some(16),
             include_usage: false,
         };
-        let events = stream_events(&ctx, &["a".into(), "b".into()]);
+        let events = stream_events(&ctx, &["a".into(), "b".into()], Stop::Finished);
         let names: Vec<&str> =
             events.iter().map(|e| e.lines().next().and_then(|l| l.strip_prefix("event: ")).unwrap_or("")).collect();
         assert_eq!(

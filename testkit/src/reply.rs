@@ -8,17 +8,34 @@ pub const DEFAULT_REPLY_TEXT: &str = "```sql\nSELECT 1\n```";
 /// How many pieces [`Reply::text`] splits its text into when streamed (fewer for very short texts).
 const STREAM_PIECES: usize = 6;
 
+/// How a scripted completion ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The model finished: `finish_reason: "stop"` (Anthropic `stop_reason: "end_turn"`).
+    Finished,
+    /// The token limit was reached: `finish_reason: "length"` (Anthropic `stop_reason: "max_tokens"`).
+    Length,
+    /// No reason at all, as when llama-cpp-python interrupts a running reply because another request
+    /// arrived: a stream sends its text and then its end marker (`data: [DONE]`, Anthropic `message_stop`)
+    /// without the event carrying the reason (nor OpenAI's usage chunk); a plain reply has `null` for it.
+    Interrupted,
+}
+
 /// One scripted answer of the fake LLM.
 ///
 /// Every variant is answered in the format of the protocol the request used (OpenAI or Anthropic).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// A successful completion. Streamed requests receive one delta per chunk, with `chunk_delay` between
-    /// consecutive events; plain requests receive the chunks concatenated.
-    Text { chunks: Vec<String>, chunk_delay: Duration },
+    /// A completion ending as `stop` says. Streamed requests receive one delta per chunk, with `chunk_delay`
+    /// between consecutive events; plain requests receive the chunks concatenated.
+    Text { chunks: Vec<String>, chunk_delay: Duration, stop: Stop },
     /// An HTTP error with a provider-shaped JSON body; `retry_after` adds the `retry-after` header
     /// (and OpenAI's `retry-after-ms`).
     Error { status: u16, message: String, retry_after: Option<Duration> },
+    /// HTTP 400 for a prompt over a context window of `context_window` tokens, streamed or not, worded with
+    /// the request's token counts as llama-cpp-python (OpenAI: `code: "context_length_exceeded"`) and
+    /// Anthropic (`prompt is too long: N tokens > M maximum`) word it.
+    ContextOverflow { context_window: u64 },
     /// Waits `delay` before answering with `reply`.
     Delayed { delay: Duration, reply: Box<Reply> },
     /// Never answers (until the server is dropped): for timeout tests.
@@ -30,7 +47,34 @@ pub enum Reply {
 impl Reply {
     /// A completion with `text`, split into several chunks when streamed.
     pub fn text(text: impl Into<String>) -> Reply {
-        Reply::Text { chunks: split_pieces(&text.into(), STREAM_PIECES), chunk_delay: Duration::ZERO }
+        Reply::ending(text, Stop::Finished)
+    }
+
+    /// A reply with `text` cut short without any finish reason ([`Stop::Interrupted`]).
+    pub fn interrupted(text: impl Into<String>) -> Reply {
+        Reply::ending(text, Stop::Interrupted)
+    }
+
+    /// A reply with `text` stopped by the token limit ([`Stop::Length`]).
+    pub fn length_limit(text: impl Into<String>) -> Reply {
+        Reply::ending(text, Stop::Length)
+    }
+
+    /// A 200 `text/event-stream` response with an empty body, whatever was asked: what llama-cpp-python sends
+    /// for a streamed prompt over its context window.
+    pub fn empty_stream() -> Reply {
+        Reply::raw(200, "text/event-stream", "")
+    }
+
+    /// HTTP 400 for a prompt over a context window of `context_window` tokens ([`Reply::ContextOverflow`]):
+    /// what llama-cpp-python sends for a plain (not streamed) prompt over its window, and OpenAI or Anthropic
+    /// for any.
+    pub fn context_length_exceeded(context_window: u64) -> Reply {
+        Reply::ContextOverflow { context_window }
+    }
+
+    fn ending(text: impl Into<String>, stop: Stop) -> Reply {
+        Reply::Text { chunks: split_pieces(&text.into(), STREAM_PIECES), chunk_delay: Duration::ZERO, stop }
     }
 
     /// A completion streamed exactly as the given chunks.
@@ -39,7 +83,11 @@ impl Reply {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Reply::Text { chunks: chunks.into_iter().map(Into::into).collect(), chunk_delay: Duration::ZERO }
+        Reply::Text {
+            chunks: chunks.into_iter().map(Into::into).collect(),
+            chunk_delay: Duration::ZERO,
+            stop: Stop::Finished,
+        }
     }
 
     /// An HTTP error `status` whose provider-shaped body carries `message`.
@@ -75,7 +123,7 @@ impl Reply {
     /// other variants are returned unchanged).
     pub fn with_chunk_delay(self, delay: Duration) -> Reply {
         match self {
-            Reply::Text { chunks, .. } => Reply::Text { chunks, chunk_delay: delay },
+            Reply::Text { chunks, stop, .. } => Reply::Text { chunks, chunk_delay: delay, stop },
             Reply::Delayed { delay: before, reply } => {
                 Reply::Delayed { delay: before, reply: Box::new(reply.with_chunk_delay(delay)) }
             }

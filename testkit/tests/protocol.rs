@@ -175,6 +175,81 @@ async fn anthropic_stream_follows_the_event_protocol() {
 }
 
 #[tokio::test]
+async fn interrupted_reply_has_no_finish_reason_but_an_end_marker() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::interrupted("SELECT * FROM customers"));
+
+    let text = post_openai(&llm, &openai_body("q", true)).await.text().await.unwrap();
+    assert_eq!(openai_reply_text(&text, true), "SELECT * FROM customers");
+    let frames = sse_frames(&text);
+    assert_eq!(frames.last().unwrap().1, "[DONE]");
+    assert!(frames.iter().all(|(_, v)| v.pointer("/choices/0/finish_reason").is_none_or(Value::is_null)));
+    assert!(frames.iter().all(|(_, v)| v.get("usage").is_none()), "no usage chunk after an interruption");
+
+    let frames = sse_frames(&post_anthropic(&llm, &anthropic_body("q", true)).await.text().await.unwrap());
+    let names: Vec<&str> = frames.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
+    assert_eq!(names.last(), Some(&"message_stop"));
+    assert!(!names.contains(&"message_delta"), "{names:?}");
+
+    let plain: Value = post_openai(&llm, &openai_body("q", false)).await.json().await.unwrap();
+    assert_eq!(plain["choices"][0]["finish_reason"], Value::Null);
+    assert_eq!(plain["choices"][0]["message"]["content"], "SELECT * FROM customers");
+    let plain: Value = post_anthropic(&llm, &anthropic_body("q", false)).await.json().await.unwrap();
+    assert_eq!(plain["stop_reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn length_limit_reply_says_so_in_each_protocol() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::length_limit("SELECT id, name, email, created_at FROM"));
+
+    let frames = sse_frames(&post_openai(&llm, &openai_body("q", true)).await.text().await.unwrap());
+    assert!(frames.iter().any(|(_, v)| v.pointer("/choices/0/finish_reason") == Some(&json!("length"))));
+    assert_eq!(frames.last().unwrap().1, "[DONE]");
+    let plain: Value = post_openai(&llm, &openai_body("q", false)).await.json().await.unwrap();
+    assert_eq!(plain["choices"][0]["finish_reason"], "length");
+
+    let frames = sse_frames(&post_anthropic(&llm, &anthropic_body("q", true)).await.text().await.unwrap());
+    let delta = frames.iter().find(|(e, _)| e.as_deref() == Some("message_delta")).unwrap();
+    assert_eq!(delta.1["delta"]["stop_reason"], "max_tokens");
+    let plain: Value = post_anthropic(&llm, &anthropic_body("q", false)).await.json().await.unwrap();
+    assert_eq!(plain["stop_reason"], "max_tokens");
+}
+
+#[tokio::test]
+async fn empty_stream_is_a_200_event_stream_without_a_byte() {
+    let llm = FakeLlm::start().await;
+    llm.reply(Reply::empty_stream());
+    let response = post_openai(&llm, &openai_body("q", true)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.text().await.unwrap(), "");
+}
+
+#[tokio::test]
+async fn context_length_exceeded_is_a_400_with_the_token_counts() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::context_length_exceeded(2048));
+    let mut body = openai_body("q", false);
+    body["max_tokens"] = json!(512);
+    let response = post_openai(&llm, &body).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "context_length_exceeded");
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("This model's maximum context length is 2048 tokens."), "{message}");
+    assert!(message.contains("in the messages, 512 in the completion"), "{message}");
+
+    let response = post_anthropic(&llm, &anthropic_body("q", true)).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("prompt is too long: ") && message.ends_with(" tokens > 2048 maximum"), "{message}");
+}
+
+#[tokio::test]
 async fn errors_use_each_providers_body_and_retry_after() {
     let llm = FakeLlm::start().await;
     llm.reply(Reply::rate_limited(Duration::from_millis(1500)));

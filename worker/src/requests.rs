@@ -197,14 +197,16 @@ fn millis_since(started: Instant) -> u64 {
 fn provider_failure(error: &LlmError) -> ProviderFailure {
     let kind = match error {
         LlmError::Http { status: 401 | 403, .. } => ProviderFailureKind::Unauthorized,
-        LlmError::Http { status: 404, .. } => ProviderFailureKind::ModelNotFound,
+        LlmError::Http { status: 404, .. } | LlmError::EndpointNotFound { .. } => ProviderFailureKind::ModelNotFound,
         LlmError::Http { status: 429, .. } | LlmError::RateLimited { .. } => ProviderFailureKind::RateLimited,
-        LlmError::Http { .. } => ProviderFailureKind::ProviderError,
+        LlmError::Http { .. } | LlmError::ContextOverflow(_) => ProviderFailureKind::ProviderError,
         LlmError::Timeout { .. } => ProviderFailureKind::Timeout,
         // A base URL that cannot be used cannot be reached either.
         LlmError::Transport(_) | LlmError::InvalidEndpoint { .. } => ProviderFailureKind::Unreachable,
         LlmError::Blocked(_) => ProviderFailureKind::Blocked,
-        LlmError::Protocol(_) | LlmError::EmptyReply => ProviderFailureKind::InvalidReply,
+        LlmError::Protocol(_) | LlmError::EmptyReply | LlmError::Incomplete { .. } | LlmError::Truncated { .. } => {
+            ProviderFailureKind::InvalidReply
+        }
     };
     // The client scrubs the API key from every message.
     ProviderFailure { kind, status: error.status(), message: error.to_string() }
