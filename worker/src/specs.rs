@@ -12,8 +12,7 @@ pub(crate) fn endpoint(model: &Model) -> LlmEndpoint {
         base_url: model.base_url.clone().unwrap_or_else(|| model.provider.default_base_url().to_string()),
         api_key: model.api_key.clone(),
         model: model.model_id.clone(),
-        // Unknown until models store theirs.
-        context_window: None,
+        context_window: model.context_window,
     }
 }
 
