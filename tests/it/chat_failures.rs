@@ -103,6 +103,11 @@ async fn failed_jobs_end_with_an_error_event_and_store_nothing(mode: Mode) {
         ("stacked", Reply::text("SELECT 1; DROP TABLE sales"), &connection_id, "SQL_VALIDATION_FAILED"),
         ("llm down", Reply::error(500, "upstream exploded"), &connection_id, "LLM_ERROR"),
         ("db down", Reply::text("SELECT 1"), &unreachable_id, "DATABASE_ERROR"),
+        // What llama-cpp-python does: a reply cut short with no finish reason (every retry too) is never run.
+        ("cut short", Reply::interrupted("SELECT * FROM sales"), &connection_id, "LLM_ERROR"),
+        ("length stop", Reply::length_limit("SELECT region, SUM(amount"), &connection_id, "LLM_ERROR"),
+        ("empty 200", Reply::empty_stream(), &connection_id, "LLM_ERROR"),
+        ("overflow", Reply::context_length_exceeded(2048), &connection_id, "LLM_ERROR"),
     ];
     for (label, reply, connection, code) in cases {
         app.llm.set_default(reply);
@@ -113,6 +118,13 @@ async fn failed_jobs_end_with_an_error_event_and_store_nothing(mode: Mode) {
         assert!(!error["message"].as_str().unwrap().is_empty());
         if code == "SQL_VALIDATION_FAILED" {
             assert!(error["details"]["rule"].is_string(), "{label}: the rule that fired is named: {error}");
+        }
+        let message = error["message"].as_str().unwrap().to_lowercase();
+        match label {
+            "cut short" => assert!(!events.iter().any(|e| e.event == "result"), "a cut reply never runs: {events:?}"),
+            "length stop" => assert!(message.contains("token"), "{label}: {message}"),
+            "empty 200" | "overflow" => assert!(message.contains("context"), "{label}: {message}"),
+            _ => {}
         }
         let conversation_id = events[0].data["conversation_id"].as_str().unwrap();
         let (status, _) = app.get(&format!("/conversations/{conversation_id}"), &session.access_token).await;
