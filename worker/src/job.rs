@@ -72,6 +72,7 @@ impl JobContext {
             question: &job.question,
             language: job.language,
             templates: &job.prompts,
+            schema_budget: self.settings.schema_budget,
         };
         let built = prompt::build(&input, &history);
         let analyzing = started.elapsed();

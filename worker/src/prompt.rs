@@ -14,9 +14,6 @@ use querygpt_store::{Message, Role};
 use querygpt_targets::DbSchema;
 use std::fmt::Write;
 
-/// Schema text beyond this many bytes is cut (the largest schemas need retrieval, a later feature).
-const MAX_SCHEMA_BYTES: usize = 48 * 1024;
-
 /// What a prompt is made of, besides the conversation's history.
 pub struct PromptInput<'a> {
     pub driver: Driver,
@@ -24,6 +21,8 @@ pub struct PromptInput<'a> {
     pub question: &'a str,
     pub language: Language,
     pub templates: &'a PromptSet,
+    /// Bytes of schema text the prompt may carry (`worker.schema_budget`).
+    pub schema_budget: usize,
 }
 
 /// A prompt and the tables whose schema it carries.
@@ -34,7 +33,7 @@ pub struct Built {
 
 /// Builds the prompt for one question.
 pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Built {
-    let (schema, tables) = schema_text(input.schema);
+    let (schema, tables) = schema_text(input.schema, input.schema_budget);
     let values = values(input, &schema);
     let template = |kind| input.templates.effective(kind, input.language);
     let system = format!(
@@ -84,9 +83,9 @@ fn dialect_name(driver: Driver) -> &'static str {
     }
 }
 
-/// One line per table: `TABLE name (column type PRIMARY KEY -- comment, ...)`, cut at [`MAX_SCHEMA_BYTES`]; and
-/// the names of the tables it holds.
-fn schema_text(schema: &DbSchema) -> (String, Vec<String>) {
+/// One line per table: `TABLE name (column type PRIMARY KEY -- comment, ...)`, cut at `budget` bytes; and the
+/// names of the tables it holds.
+fn schema_text(schema: &DbSchema, budget: usize) -> (String, Vec<String>) {
     let mut text = String::new();
     let mut tables = Vec::new();
     for table in &schema.tables {
@@ -104,7 +103,7 @@ fn schema_text(schema: &DbSchema) -> (String, Vec<String>) {
             }
         }
         line.push_str(")\n");
-        if text.len() + line.len() > MAX_SCHEMA_BYTES {
+        if text.len() + line.len() > budget {
             text.push_str("(more tables omitted)\n");
             break;
         }
@@ -149,6 +148,7 @@ mod tests {
                 question: "how many?",
                 language,
                 templates: &templates,
+                schema_budget: 24 * 1024,
             };
             let prompt = build(&input, &[]).prompt;
             let last = prompt.messages.last().unwrap();
@@ -174,6 +174,7 @@ mod tests {
             question: "q1",
             language: Language::En,
             templates: &templates,
+            schema_budget: 24 * 1024,
         };
         let prompt = build(&input, &[]).prompt;
         assert_eq!(prompt.system, "You are terse. Dialect PostgreSQL.\n\nExplain in English.");
