@@ -130,6 +130,8 @@ impl RequestHandler {
                 reply: Some(truncate(completion.text.trim(), MAX_REPLY_CHARS)),
                 error: None,
             },
+            // A chatty model that talks past the test's few tokens has answered: it is reachable.
+            Err(LlmError::Truncated { .. }) => ModelTestReport { ok: true, latency_ms, reply: None, error: None },
             Err(error) => ModelTestReport { ok: false, latency_ms, reply: None, error: Some(provider_failure(&error)) },
         };
         Ok(WorkerOutcome::ModelTested(report))
