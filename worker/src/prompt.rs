@@ -12,7 +12,6 @@ use querygpt_common::{Driver, Language};
 use querygpt_llm::{Prompt, PromptMessage};
 use querygpt_store::{Message, Role};
 use querygpt_targets::DbSchema;
-use std::fmt::Write;
 
 /// What a prompt is made of, besides the conversation's history.
 pub struct PromptInput<'a> {
@@ -33,7 +32,16 @@ pub struct Built {
 
 /// Builds the prompt for one question.
 pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Built {
-    let (schema, tables) = schema_text(input.schema, input.schema_budget);
+    // Earlier questions and their SQL help find the tables of a follow-up ("only 2024").
+    let context: Vec<&str> = history
+        .iter()
+        .map(|m| match (m.role, &m.metadata) {
+            (Role::Assistant, Some(meta)) => meta.sql.as_str(),
+            _ => m.content.as_str(),
+        })
+        .collect();
+    let fitted = querygpt_ranking::fit(input.schema, input.question, &context, input.schema_budget);
+    let (schema, tables) = (fitted.text, fitted.tables);
     let values = values(input, &schema);
     let template = |kind| input.templates.effective(kind, input.language);
     let system = format!(
@@ -81,36 +89,6 @@ fn dialect_name(driver: Driver) -> &'static str {
         Driver::Sqlite => "SQLite",
         Driver::Redis => "Redis",
     }
-}
-
-/// One line per table: `TABLE name (column type PRIMARY KEY -- comment, ...)`, cut at `budget` bytes; and the
-/// names of the tables it holds.
-fn schema_text(schema: &DbSchema, budget: usize) -> (String, Vec<String>) {
-    let mut text = String::new();
-    let mut tables = Vec::new();
-    for table in &schema.tables {
-        let mut line = format!("TABLE {} (", table.name);
-        for (i, column) in table.columns.iter().enumerate() {
-            if i > 0 {
-                line.push_str(", ");
-            }
-            let _ = write!(line, "{} {}", column.name, column.data_type);
-            if column.primary {
-                line.push_str(" PRIMARY KEY");
-            }
-            if let Some(comment) = column.comment.as_deref().filter(|c| !c.is_empty()) {
-                let _ = write!(line, " -- {}", comment.replace('\n', " "));
-            }
-        }
-        line.push_str(")\n");
-        if text.len() + line.len() > budget {
-            text.push_str("(more tables omitted)\n");
-            break;
-        }
-        text.push_str(&line);
-        tables.push(table.name.clone());
-    }
-    (text, tables)
 }
 
 #[cfg(test)]
