@@ -40,6 +40,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The user already has as many rows of this kind as one user may have.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
 }
 
 /// Access to the service's own data. Every read and write of a user-owned row is scoped by `user_id`: a row of
@@ -139,7 +142,25 @@ pub trait Store: Send + Sync + 'static {
         settings: &UserSettings,
         defaults: DefaultChoice,
     ) -> Result<(), StoreError>;
+
+    /// Stores a new API key of the user, unless the user has [`MAX_API_KEYS_PER_USER`] already (`LimitReached`).
+    /// `Conflict` if the prefix is taken (the caller draws another key).
+    async fn create_api_key(&self, user_id: Uuid, new: NewApiKey) -> Result<ApiKey, StoreError>;
+    /// The user's API keys, oldest first.
+    async fn list_api_keys(&self, user_id: Uuid) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes (deletes) one of the user's keys: from the commit on, no request can use it. `NotFound` if it is not
+    /// the user's.
+    async fn delete_api_key(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+    /// The key with this prefix, of any user: the one lookup that is not scoped by user, since finding the user is
+    /// its purpose.
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyCredentials>, StoreError>;
+    /// Records that the key was used at `now`, unless that was recorded less than a minute earlier (a key used on
+    /// every request must not cost a write on every request).
+    async fn touch_api_key(&self, id: Uuid, now: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError>;
 }
+
+/// API keys one user may hold at once.
+pub const MAX_API_KEYS_PER_USER: usize = 50;
 
 /// Opens the store named by `url` (`sqlite:...`, `postgres://...` or `postgresql://...`), running its migrations
 /// when `migrate`. A SQLite file and its directory are created if missing.

@@ -27,6 +27,7 @@ store_impl!(
     migrations = [
         (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
         (2, "settings and search", include_str!("../../migrations/postgres/0002_settings_and_search.sql")),
+        (3, "api keys", include_str!("../../migrations/postgres/0003_api_keys.sql")),
     ],
     begin = "BEGIN",
     // Serialises the writers of one user's default flags. NO KEY UPDATE does not block inserts of rows that only

@@ -241,3 +241,35 @@ pub struct DefaultChoice {
     pub model_id: Option<Uuid>,
     pub connection_id: Option<Uuid>,
 }
+
+/// An API key of the Text2SQL API as a listing shows it: never the key, only how to recognise it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    /// The key's first characters, which find it: unique.
+    pub prefix: String,
+    /// The key's last four characters.
+    pub last4: String,
+    pub created_at: DateTime<Utc>,
+    /// Updated at most once a minute (see [`crate::Store::touch_api_key`]).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A key to store: what identifies it, and its keyed hash (the key itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub prefix: String,
+    pub last4: String,
+    pub secret_hash: [u8; 32],
+}
+
+/// What checking a presented key needs: whose it is and the hash to compare with.
+#[derive(Debug, Clone)]
+pub struct ApiKeyCredentials {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub secret_hash: Vec<u8>,
+}

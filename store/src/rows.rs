@@ -2,8 +2,8 @@
 //! `FromRow` is derived generically, so the same structs decode SQLite and PostgreSQL rows.
 
 use crate::{
-    AnswerMetadata, Connection, Conversation, ConversationSummary, Message, Model, Role, SecretBox, StoreError, User,
-    UserCredentials, UserSettings,
+    AnswerMetadata, ApiKey, ApiKeyCredentials, Connection, Conversation, ConversationSummary, Message, Model, Role,
+    SecretBox, StoreError, User, UserCredentials, UserSettings,
 };
 use chrono::{DateTime, Utc};
 use querygpt_common::config::SecretString;
@@ -231,5 +231,36 @@ impl UserSettingsRow {
             context_rounds,
             prompts: self.prompts.0,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ApiKeyRow {
+    id: Uuid,
+    user_id: Uuid,
+    name: String,
+    prefix: String,
+    last4: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyRow> for ApiKey {
+    fn from(row: ApiKeyRow) -> Self {
+        let ApiKeyRow { id, user_id, name, prefix, last4, created_at, last_used_at } = row;
+        ApiKey { id, user_id, name, prefix, last4, created_at, last_used_at }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ApiKeyCredentialsRow {
+    id: Uuid,
+    user_id: Uuid,
+    secret_hash: Vec<u8>,
+}
+
+impl From<ApiKeyCredentialsRow> for ApiKeyCredentials {
+    fn from(row: ApiKeyCredentialsRow) -> Self {
+        ApiKeyCredentials { id: row.id, user_id: row.user_id, secret_hash: row.secret_hash }
     }
 }

@@ -242,3 +242,14 @@ pub const SAVE_USER_SETTINGS: &str = "INSERT INTO user_settings \
     ON CONFLICT (user_id) DO UPDATE SET language = excluded.language, theme = excluded.theme, \
     view_mode = excluded.view_mode, context_rounds = excluded.context_rounds, prompts = excluded.prompts, \
     updated_at = excluded.updated_at";
+
+pub const INSERT_API_KEY: &str = "INSERT INTO api_keys \
+    (id, user_id, name, prefix, last4, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const COUNT_API_KEYS: &str = "SELECT COUNT(*) FROM api_keys WHERE user_id = $1";
+pub const API_KEYS_OF_USER: &str = "SELECT id, user_id, name, prefix, last4, created_at, last_used_at \
+    FROM api_keys WHERE user_id = $1 ORDER BY created_at, id";
+pub const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE user_id = $1 AND id = $2";
+pub const API_KEY_BY_PREFIX: &str = "SELECT id, user_id, secret_hash FROM api_keys WHERE prefix = $1";
+/// `$1` key, `$2` now, `$3` now minus the precision of `last_used_at`.
+pub const TOUCH_API_KEY: &str =
+    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)";

@@ -20,6 +20,7 @@ store_impl!(
     migrations = [
         (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
         (2, "settings and search", include_str!("../../migrations/sqlite/0002_settings_and_search.sql")),
+        (3, "api keys", include_str!("../../migrations/sqlite/0003_api_keys.sql")),
     ],
     begin = "BEGIN IMMEDIATE",
     // The write lock taken by BEGIN IMMEDIATE already serialises every writer.

@@ -66,11 +66,11 @@ macro_rules! store_impl {
             };
             use crate::rules::{connection_needs_retest, model_needs_retest, search_is_indexed};
             use crate::rows::{
-                API_KEY_COLUMN, CONNECTIONS, ConnectionRow, ListedConversationRow, MODELS, MessageRow, ModelRow,
+                API_KEY_COLUMN, ApiKeyCredentialsRow, ApiKeyRow, CONNECTIONS, ConnectionRow, ListedConversationRow, MODELS, MessageRow, ModelRow,
                 PASSWORD_COLUMN, SealedRow, UserRow, UserSettingsRow, seal,
             };
             use crate::{
-                Connection, Conversation, ConversationDetail, ConversationPage, ConversationQuery, DefaultChoice,
+                ApiKey, ApiKeyCredentials, MAX_API_KEYS_PER_USER, NewApiKey, Connection, Conversation, ConversationDetail, ConversationPage, ConversationQuery, DefaultChoice,
                 Exchange, Message, Model, NewConnection, NewModel, NewUser, SecretBox, Store, StoreError, User,
                 UserCredentials, UserSettings, sql,
             };
@@ -615,6 +615,72 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
+                    Ok(())
+                }
+                async fn create_api_key(&self, user_id: Uuid, new: NewApiKey) -> Result<ApiKey, StoreError> {
+                    let now = now_micros();
+                    let mut tx = self.begin_write().await?;
+                    // Locked so that two concurrent creations cannot both pass the count.
+                    Self::lock_user(&mut tx, user_id).await?;
+                    let held: i64 = sqlx::query_scalar(sql::COUNT_API_KEYS).bind(user_id).fetch_one(&mut *tx).await?;
+                    if held >= MAX_API_KEYS_PER_USER as i64 {
+                        return Err(StoreError::LimitReached(format!(
+                            "a user may hold {MAX_API_KEYS_PER_USER} API keys; revoke one first"
+                        )));
+                    }
+                    let id = Uuid::now_v7();
+                    sqlx::query(sql::INSERT_API_KEY)
+                        .bind(id)
+                        .bind(user_id)
+                        .bind(&new.name)
+                        .bind(&new.prefix)
+                        .bind(&new.last4)
+                        .bind(&new.secret_hash[..])
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| unique_violation_as(e, || StoreError::Conflict("API key prefix".into())))?;
+                    tx.commit().await?;
+                    Ok(ApiKey {
+                        id,
+                        user_id,
+                        name: new.name,
+                        prefix: new.prefix,
+                        last4: new.last4,
+                        created_at: now,
+                        last_used_at: None,
+                    })
+                }
+
+                async fn list_api_keys(&self, user_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
+                    let rows = sqlx::query_as::<_, ApiKeyRow>(sql::API_KEYS_OF_USER)
+                        .bind(user_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.into_iter().map(ApiKey::from).collect())
+                }
+
+                async fn delete_api_key(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+                    let done = sqlx::query(sql::DELETE_API_KEY).bind(user_id).bind(id).execute(&self.pool).await?;
+                    touched_one(done.rows_affected(), "API key", id)
+                }
+
+                async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyCredentials>, StoreError> {
+                    let row = sqlx::query_as::<_, ApiKeyCredentialsRow>(sql::API_KEY_BY_PREFIX)
+                        .bind(prefix)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(ApiKeyCredentials::from))
+                }
+
+                async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+                    let now = now.trunc_subsecs(6);
+                    sqlx::query(sql::TOUCH_API_KEY)
+                        .bind(id)
+                        .bind(now)
+                        .bind(now - chrono::Duration::seconds(60))
+                        .execute(&self.pool)
+                        .await?;
                     Ok(())
                 }
             }

@@ -121,6 +121,7 @@ macro_rules! cases {
 }
 
 mod accounts;
+mod api_keys;
 mod conversations;
 mod migrations;
 mod settings;
@@ -143,6 +144,11 @@ cases!(
         deleting_the_default_promotes_the_newest,
         deleted_rows_leave_conversations,
         another_users_rows_are_not_found,
+    ],
+    api_keys: [
+        api_keys_create_list_find_and_revoke,
+        api_key_use_is_recorded_at_most_once_a_minute,
+        api_keys_are_limited_per_user,
     ],
     conversations: [
         save_exchange_creates_conversation_and_is_idempotent,
