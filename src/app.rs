@@ -141,15 +141,18 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut addr = None;
+    // One for the whole process: in the embedded mode the API and the worker share it.
+    let cache = querygpt_cache::open(settings.redis_url.as_deref(), &settings.subject_prefix)
+        .await
+        .context("cannot open the shared cache (redis_url, QUERYGPT_REDIS_URL)")?;
+    if settings.redis_url.is_none() && !settings.is_embedded() {
+        tracing::warn!(
+            "no redis_url: schemas, Text2SQL conversations and limits stay in this process, not shared with the others"
+        );
+    }
+    tracing::info!(backend = cache.backend(), "shared cache");
 
     if role.runs_worker() {
-        let cache = querygpt_cache::open(settings.redis_url.as_deref(), &settings.subject_prefix)
-            .await
-            .context("cannot open the shared cache (redis_url, QUERYGPT_REDIS_URL)")?;
-        if settings.redis_url.is_none() && !settings.is_embedded() {
-            tracing::warn!("no redis_url: schemas are cached in this worker only, not shared with the others");
-        }
-        tracing::info!(backend = cache.backend(), "shared cache");
         let worker = Worker::new(WorkerDeps {
             store: store.clone(),
             bus: bus.clone(),
@@ -160,7 +163,7 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
                 network: settings.network,
             })?,
             targets: Targets::new(TargetSettings::from_settings(&settings)),
-            cache,
+            cache: cache.clone(),
             settings: settings.worker.clone(),
             jobs: settings.jobs.clone(),
         })?;
@@ -184,7 +187,7 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
         let node_id = settings.node_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let tokens = TokenKeys::from_settings(&settings)?;
         let chat = ChatHub::new(shutdown.clone());
-        let state = AppState::new(store, bus.clone(), settings.clone(), tokens, demo, node_id.clone(), chat);
+        let state = AppState::new(store, bus.clone(), settings.clone(), tokens, demo, node_id.clone(), chat, cache);
         let hub_state = state.clone();
         tasks.spawn(async move { Ok(hub_state.chat.run(bus, &node_id).await?) });
         let stop = shutdown.clone();

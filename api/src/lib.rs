@@ -5,6 +5,7 @@
 //! stateless apart from live chat streams: tokens are verified with the shared secret, data lives in the
 //! [`Store`], and questions go to workers over the [`Bus`].
 
+mod api_keys;
 pub mod auth;
 pub mod chat;
 mod connections;
@@ -15,6 +16,7 @@ mod health;
 mod models;
 mod openapi;
 mod prompts;
+mod text2sql;
 mod timestamp;
 mod user_config;
 mod validate;
@@ -26,6 +28,7 @@ use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use querygpt_bus::Bus;
+use querygpt_cache::SharedCache;
 use querygpt_common::config::Settings;
 use querygpt_store::{NewConnection, Store};
 use std::future::Future;
@@ -55,6 +58,8 @@ pub struct AppState {
     /// Name of this API node in event subjects.
     pub node_id: String,
     pub chat: chat::ChatHub,
+    /// Short-lived state every API node shares (Redis in the distributed mode): Text2SQL conversations.
+    pub shared: Arc<dyn SharedCache>,
 }
 
 impl AppState {
@@ -67,9 +72,10 @@ impl AppState {
         demo_connection: Option<NewConnection>,
         node_id: String,
         chat: chat::ChatHub,
+        shared: Arc<dyn SharedCache>,
     ) -> Arc<Self> {
         let passwords = PasswordHasher::new(settings.auth.password_hash_concurrency);
-        Arc::new(AppState { store, bus, settings, tokens, passwords, demo_connection, node_id, chat })
+        Arc::new(AppState { store, bus, settings, tokens, passwords, demo_connection, node_id, chat, shared })
     }
 }
 
@@ -85,12 +91,14 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::routes())
         .merge(auth::routes())
+        .merge(api_keys::routes())
         .merge(chat::routes())
         .merge(conversations::routes())
         .merge(models::routes())
         .merge(connections::routes())
         .merge(user_config::routes())
         .merge(prompts::routes())
+        .merge(text2sql::routes())
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `GET /api/v1/openapi.json`.

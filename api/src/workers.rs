@@ -9,11 +9,23 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Runs `task` for `user_id` on a worker and returns its outcome; a task the worker could not run is an error.
-pub(crate) async fn ask(state: &AppState, user_id: Uuid, task: WorkerTask) -> Result<WorkerOutcome, ApiError> {
+/// Runs `task` for `user_id` on a worker and returns its outcome as it is, `Failed` included; waits `timeout` at
+/// most.
+pub(crate) async fn request(
+    state: &AppState,
+    user_id: Uuid,
+    task: WorkerTask,
+    timeout: Duration,
+) -> Result<WorkerOutcome, ApiError> {
     let request = WorkerRequest { v: MESSAGE_VERSION, user_id, task };
+    Ok(state.bus.request_worker(&request, timeout).await?.outcome)
+}
+
+/// Runs `task` for `user_id` on a worker within `jobs.request_timeout_secs` and returns its outcome; a task the
+/// worker could not run is an error.
+pub(crate) async fn ask(state: &AppState, user_id: Uuid, task: WorkerTask) -> Result<WorkerOutcome, ApiError> {
     let timeout = Duration::from_secs(state.settings.jobs.request_timeout_secs.max(1));
-    match state.bus.request_worker(&request, timeout).await?.outcome {
+    match request(state, user_id, task, timeout).await? {
         // The row went away between this node's check and the worker's read.
         WorkerOutcome::Failed { code: ErrorCode::NotFound, message } => Err(ApiError::NotFound(message.into())),
         WorkerOutcome::Failed { code: ErrorCode::DatabaseError, message } => Err(ApiError::Database(message.into())),

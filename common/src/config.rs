@@ -60,6 +60,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub worker: WorkerSettings,
     pub demo: DemoSettings,
+    pub text2sql: Text2SqlSettings,
     /// Which destinations users' connections and models may point at (the SSRF guard).
     pub network: NetworkPolicy,
 }
@@ -120,6 +121,25 @@ pub struct WorkerSettings {
     pub schema_cache_ttl_secs: u64,
 }
 
+/// The Text2SQL API (`POST /sql/generate`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Text2SqlSettings {
+    /// A conversation is forgotten after this long without a request (the document says 24 hours); each request
+    /// renews it.
+    pub conversation_ttl_secs: u64,
+    /// Earlier turns a conversation keeps and sends to the model with the next question.
+    pub conversation_turns: usize,
+    /// How long an API node waits for a worker to write the statement (LLM retries and one correction included).
+    pub request_timeout_secs: u64,
+    /// Largest request body, in bytes.
+    pub max_request_bytes: usize,
+    /// Most tables a schema may describe.
+    pub max_tables: usize,
+    /// Most columns one table may have.
+    pub max_columns_per_table: usize,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DemoSettings {
@@ -144,6 +164,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             worker: WorkerSettings::default(),
             demo: DemoSettings::default(),
+            text2sql: Text2SqlSettings::default(),
             network: NetworkPolicy::default(),
         }
     }
@@ -185,6 +206,19 @@ impl Default for WorkerSettings {
     }
 }
 
+impl Default for Text2SqlSettings {
+    fn default() -> Self {
+        Text2SqlSettings {
+            conversation_ttl_secs: 24 * 3600,
+            conversation_turns: 5,
+            request_timeout_secs: 300,
+            max_request_bytes: 2 * 1024 * 1024,
+            max_tables: 2000,
+            max_columns_per_table: 1000,
+        }
+    }
+}
+
 impl Default for DemoSettings {
     fn default() -> Self {
         DemoSettings { enabled: true, path: None }
@@ -218,6 +252,9 @@ impl Settings {
         }
         if self.worker.row_cap == 0 {
             return Err(ConfigError("worker.row_cap must be at least 1".into()));
+        }
+        if self.text2sql.conversation_ttl_secs == 0 {
+            return Err(ConfigError("text2sql.conversation_ttl_secs must be at least 1".into()));
         }
         if self.subject_prefix.is_empty() || self.subject_prefix.contains([' ', '*', '>']) {
             return Err(ConfigError("subject_prefix must be a plain NATS token".into()));

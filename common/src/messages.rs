@@ -9,7 +9,7 @@
 
 use crate::prompts::PromptSet;
 use crate::schema::DbSchema;
-use crate::{ErrorCode, Language, ViewMode};
+use crate::{Driver, ErrorCode, Language, ViewMode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -391,7 +391,7 @@ impl WorkerRequest {
 }
 
 /// What a [`WorkerRequest`] asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorkerTask {
     /// One round trip to the model (`POST /models/{id}/test`).
@@ -401,6 +401,42 @@ pub enum WorkerTask {
     /// The database's tables (`GET /connections/{id}/schema`); `refresh` reads the catalog again instead of
     /// reusing a cached copy.
     Schema { connection_id: Uuid, refresh: bool },
+    /// A statement for a schema the client describes (`POST /sql/generate`), written by the user's default model
+    /// and validated, never run.
+    GenerateSql(Box<GenerateRequest>),
+}
+
+/// What the Text2SQL API asks a worker to write. The API node has resolved the conversation: `schema`, `driver`
+/// and `history` are what this turn uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    pub query: String,
+    pub driver: Driver,
+    /// As the client gave it (`8.0`, `14`); only shown to the model.
+    pub version: Option<String>,
+    pub schema: DbSchema,
+    /// Earlier turns, oldest first; the last one holds the statement to edit (`previous_sql` when given).
+    pub history: Vec<PriorTurn>,
+}
+
+/// One earlier turn of a conversation with the model: a question and the statement that answered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorTurn {
+    /// `None` when only the statement is known (a `previous_sql` without a conversation).
+    pub question: Option<String>,
+    pub sql: String,
+}
+
+/// A statement written for a [`GenerateRequest`], as the model wrote it, after the validator accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedSql {
+    /// SQL, or Redis commands one per line.
+    pub sql: String,
+    pub explanation: String,
+    /// The tables (or Redis key patterns) whose schema the prompt carried.
+    pub tables: Vec<String>,
+    /// Attempts it took (a refused statement goes back to the model once).
+    pub attempts: u32,
 }
 
 /// A worker's answer to a [`WorkerRequest`].
@@ -436,6 +472,7 @@ pub enum WorkerOutcome {
     ModelTested(ModelTestReport),
     ConnectionTested(ConnectionTestReport),
     Schema(DbSchema),
+    Generated(GeneratedSql),
     /// The task could not run: e.g. NOT_FOUND (the row was deleted meanwhile), INTERNAL_ERROR.
     Failed {
         code: ErrorCode,

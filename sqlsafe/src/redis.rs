@@ -24,6 +24,41 @@ pub struct RedisCommand {
     pub args: Vec<String>,
 }
 
+impl RedisCommand {
+    /// The command as one `redis-cli` line: arguments with whitespace, quotes, backslashes or control characters
+    /// (and empty ones) are double-quoted with escapes, so that splitting the line gives back the same words.
+    pub fn to_line(&self) -> String {
+        let mut line = self.name.clone();
+        for arg in &self.args {
+            line.push(' ');
+            let plain = !arg.is_empty()
+                && arg.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'));
+            if plain {
+                line.push_str(arg);
+                continue;
+            }
+            line.push('"');
+            for c in arg.chars() {
+                match c {
+                    '"' => line.push_str("\\\""),
+                    '\\' => line.push_str("\\\\"),
+                    '\n' => line.push_str("\\n"),
+                    '\r' => line.push_str("\\r"),
+                    '\t' => line.push_str("\\t"),
+                    c if c.is_control() => {
+                        for byte in c.encode_utf8(&mut [0; 4]).bytes() {
+                            line.push_str(&format!("\\x{byte:02x}"));
+                        }
+                    }
+                    c => line.push(c),
+                }
+            }
+            line.push('"');
+        }
+        line
+    }
+}
+
 /// Validates LLM-written Redis commands, one per line (blank lines are skipped). Any rejected line rejects the
 /// whole input, with the line number in the message.
 pub fn validate_redis(commands: &str) -> Result<Vec<RedisCommand>, Rejection> {
@@ -299,6 +334,15 @@ fn check_xread(args: &[String]) -> Result<(), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_line_splits_back_into_its_words() {
+        let words = ["plain", "", "two words", "quo\"te", "it's", "back\\slash", "tab\tnew\nline", "\u{85}nel", "用户"];
+        let command = RedisCommand { name: "HMGET".into(), args: words.iter().map(|w| w.to_string()).collect() };
+        let line = command.to_line();
+        assert!(line.starts_with("HMGET plain \"\" \"two words\""), "{line}");
+        assert_eq!(split_line(&line).unwrap(), [&["HMGET"][..], &words[..]].concat());
+    }
 
     #[test]
     fn splits_like_redis_cli() {

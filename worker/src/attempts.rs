@@ -152,13 +152,13 @@ fn is_the_statements_fault(error: &TargetError) -> bool {
 
 /// Appends the failed statement (as the model's turn) and the correction request to the conversation with the
 /// model.
-fn send_back(prompt: &mut Prompt, input: &PromptInput<'_>, failed: &[FailedAttempt]) {
+pub(crate) fn send_back(prompt: &mut Prompt, input: &PromptInput<'_>, failed: &[FailedAttempt]) {
     let last = failed.last().expect("a failed attempt to send back");
     prompt.messages.extend(prompt::correction(input, &last.sql, &last.error));
 }
 
 /// Adds the attempts made to a failure's details, when there was more than the one that failed now.
-fn with_attempts(failure: Failure, failed: &[FailedAttempt]) -> Failure {
+pub(crate) fn with_attempts(failure: Failure, failed: &[FailedAttempt]) -> Failure {
     match failure {
         Failure::User { code, message, details } if !failed.is_empty() => {
             let mut details = match details {
@@ -172,7 +172,7 @@ fn with_attempts(failure: Failure, failed: &[FailedAttempt]) -> Failure {
     }
 }
 
-fn add_usage(total: Option<Usage>, more: Option<Usage>) -> Option<Usage> {
+pub(crate) fn add_usage(total: Option<Usage>, more: Option<Usage>) -> Option<Usage> {
     match (total, more) {
         (Some(a), Some(b)) => Some(Usage {
             input_tokens: a.input_tokens + b.input_tokens,
@@ -184,9 +184,9 @@ fn add_usage(total: Option<Usage>, more: Option<Usage>) -> Option<Usage> {
 
 /// A statement the validator refused.
 pub(crate) struct Refused {
-    rule: Option<Rule>,
-    message: String,
-    sql: String,
+    pub rule: Option<Rule>,
+    pub message: String,
+    pub sql: String,
 }
 
 impl From<Refused> for Failure {
@@ -201,27 +201,35 @@ impl From<Refused> for Failure {
 
 /// Checks the SQL with the validator of the target's dialect; the text returned is the exact text to run.
 pub(crate) fn validate(driver: Driver, sql: &str, row_cap: usize) -> Result<String, Refused> {
+    let policy = Policy { allowed_tables: None, row_limit: Some(row_cap as u64 + 1) };
+    validate_with(driver, sql, &policy)
+}
+
+/// Checks a statement with the validator of `driver` under `policy`: SQL is returned as it will run (the row cap
+/// applied), Redis commands one per line as validated (`KEYS` already a bounded `SCAN`).
+pub(crate) fn validate_with(driver: Driver, sql: &str, policy: &Policy) -> Result<String, Refused> {
     let dialect = match driver {
         Driver::Postgresql => Dialect::Postgresql,
         Driver::Mysql => Dialect::Mysql,
         Driver::Sqlite => Dialect::Sqlite,
         Driver::Redis => {
-            return Err(Refused {
-                rule: None,
-                message: "Redis targets are not supported yet".into(),
-                sql: sql.to_owned(),
-            });
+            return querygpt_sqlsafe::validate_redis(sql)
+                .map(|commands| commands.iter().map(|c| c.to_line()).collect::<Vec<_>>().join("\n"))
+                .map_err(|rejection| Refused {
+                    rule: Some(rejection.rule),
+                    message: rejection.message,
+                    sql: sql.to_owned(),
+                });
         }
     };
-    let policy = Policy { allowed_tables: None, row_limit: Some(row_cap as u64 + 1) };
-    querygpt_sqlsafe::validate(sql, dialect, &policy).map(|v| v.sql).map_err(|rejection| Refused {
+    querygpt_sqlsafe::validate(sql, dialect, policy).map(|v| v.sql).map_err(|rejection| Refused {
         rule: Some(rejection.rule),
         message: rejection.message,
         sql: sql.to_owned(),
     })
 }
 
-fn no_sql_message(language: Language) -> &'static str {
+pub(crate) fn no_sql_message(language: Language) -> &'static str {
     match language {
         Language::Zh => "模型没有返回 SQL 语句",
         Language::En => "the model did not return a SQL statement",

@@ -14,7 +14,7 @@ use crate::specs::{endpoint, target_key, target_spec};
 use crate::{chart, prompt};
 use anyhow::anyhow;
 use querygpt_common::config::WorkerSettings;
-use querygpt_common::messages::{ChatEvent, DeveloperInfo, QueryJob, Stage, StageTimes};
+use querygpt_common::messages::{ChatEvent, DeveloperInfo, PriorTurn, QueryJob, Stage, StageTimes};
 use querygpt_common::{ErrorCode, Language, ViewMode};
 use querygpt_llm::LlmClient;
 use querygpt_store::{AnswerMetadata, Connection, Exchange, Message, Role, Store, StoreError};
@@ -124,12 +124,13 @@ impl JobContext {
 
     /// The conversation's last `context_rounds` questions with their answers (the user's setting, else the
     /// worker's).
-    async fn history(&self, job: &QueryJob) -> Result<Vec<Message>, Failure> {
+    async fn history(&self, job: &QueryJob) -> Result<Vec<PriorTurn>, Failure> {
         let rounds = job.context_rounds.map_or(self.settings.context_rounds, |rounds| rounds as usize);
         if job.new_conversation || rounds == 0 {
             return Ok(Vec::new());
         }
-        Ok(self.store.recent_messages(job.user_id, job.conversation_id, rounds * 2).await?)
+        let messages = self.store.recent_messages(job.user_id, job.conversation_id, rounds * 2).await?;
+        Ok(prompt::turns_of(&messages))
     }
 
     /// Re-sends an answer stored by an earlier run of this job, with fresh rows from its stored SQL (validated

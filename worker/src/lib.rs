@@ -6,13 +6,15 @@
 //! (`result`, `visualization`, `done`) and the job acked. See [`job`] for what a redelivered job does.
 //!
 //! Next to the jobs, a worker answers the requests API nodes cannot answer themselves because they never reach a
-//! user's model or database: model tests, connection tests and schemas.
+//! user's model or database: model tests, connection tests, schemas, and the Text2SQL API's statements
+//! (`generate`).
 
 mod attempts;
 pub mod cancel;
 pub mod chart;
 pub mod events;
 mod failure;
+mod generate;
 pub mod job;
 mod pool;
 pub mod prompt;

@@ -7,6 +7,7 @@
 //! | history   | earlier questions, and the SQL each one ran |
 //! | last user | `sql_generation` (`{schema}`, `{question}`)  |
 
+use querygpt_common::messages::PriorTurn;
 use querygpt_common::prompts::{PromptKind, PromptSet, PromptValues, language_name, render};
 use querygpt_common::{Driver, Language};
 use querygpt_llm::{Prompt, PromptMessage};
@@ -30,16 +31,11 @@ pub struct Built {
     pub tables: Vec<String>,
 }
 
-/// Builds the prompt for one question.
-pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Built {
+/// Builds the prompt for one question after the conversation's earlier `history`, oldest first.
+pub fn build(input: &PromptInput<'_>, history: &[PriorTurn]) -> Built {
     // Earlier questions and their SQL help find the tables of a follow-up ("only 2024").
-    let context: Vec<&str> = history
-        .iter()
-        .map(|m| match (m.role, &m.metadata) {
-            (Role::Assistant, Some(meta)) => meta.sql.as_str(),
-            _ => m.content.as_str(),
-        })
-        .collect();
+    let context: Vec<&str> =
+        history.iter().flat_map(|turn| turn.question.as_deref().into_iter().chain([turn.sql.as_str()])).collect();
     let fitted = querygpt_ranking::fit(input.schema, input.question, &context, input.schema_budget);
     let (schema, tables) = (fitted.text, fitted.tables);
     let values = values(input, &schema);
@@ -51,16 +47,38 @@ pub fn build(input: &PromptInput<'_>, history: &[Message]) -> Built {
     );
     let mut messages: Vec<PromptMessage> = history
         .iter()
-        .filter_map(|m| match m.role {
-            Role::User => Some(PromptMessage::user(m.content.clone())),
+        .flat_map(|turn| {
+            let question = turn.question.clone().unwrap_or_else(|| unknown_question(input.language).to_owned());
             // Earlier answers are given as the SQL they ran: that is what a follow-up question refines.
-            Role::Assistant => {
-                m.metadata.as_ref().map(|meta| PromptMessage::assistant(format!("```sql\n{}\n```", meta.sql)))
-            }
+            [PromptMessage::user(question), PromptMessage::assistant(format!("```sql\n{}\n```", turn.sql))]
         })
         .collect();
     messages.push(PromptMessage::user(render(template(PromptKind::SqlGeneration), &values)));
     Built { prompt: Prompt { system, messages, max_tokens: 1024, temperature: Some(0.0) }, tables }
+}
+
+/// Stands for the question of a statement given without it (`previous_sql` of the Text2SQL API): providers want
+/// a user turn before each answer.
+fn unknown_question(language: Language) -> &'static str {
+    match language {
+        Language::Zh => "（上一轮的查询）",
+        Language::En => "(the previous query)",
+    }
+}
+
+/// The question/SQL pairs of stored messages, oldest first: each answered user message with the SQL of the
+/// answer that follows it.
+pub fn turns_of(messages: &[Message]) -> Vec<PriorTurn> {
+    let mut turns = Vec::new();
+    let mut question = None;
+    for message in messages {
+        match (message.role, &message.metadata) {
+            (Role::User, _) => question = Some(message.content.clone()),
+            (Role::Assistant, Some(meta)) => turns.push(PriorTurn { question: question.take(), sql: meta.sql.clone() }),
+            (Role::Assistant, None) => question = None,
+        }
+    }
+    turns
 }
 
 /// The turns that send a failed statement back: the statement as the model's own answer, then the `correction`

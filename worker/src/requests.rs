@@ -2,6 +2,8 @@
 //! a user's model or database themselves). Served next to the jobs, with a concurrency of their own so that a busy
 //! job pool does not keep a user waiting for a test.
 
+use crate::failure::Failure;
+use crate::generate::Generator;
 use crate::job::truncate;
 use crate::pool;
 use crate::runner::SHUTDOWN_GRACE;
@@ -9,9 +11,10 @@ use crate::schemas::Schemas;
 use crate::specs::{endpoint, target_key, target_spec};
 use futures::stream::BoxStream;
 use querygpt_bus::WorkerRequestDelivery;
+use querygpt_common::config::WorkerSettings;
 use querygpt_common::messages::{
-    ConnectionTestReport, ModelTestReport, ProviderFailure, ProviderFailureKind, WorkerOutcome, WorkerReply,
-    WorkerRequest, WorkerTask,
+    ConnectionTestReport, GenerateRequest, ModelTestReport, ProviderFailure, ProviderFailureKind, WorkerOutcome,
+    WorkerReply, WorkerRequest, WorkerTask,
 };
 use querygpt_common::{ErrorCode, error_chain};
 use querygpt_llm::{LlmClient, LlmError, LlmSettings, Prompt, PromptMessage};
@@ -23,9 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// Requests one worker answers at once. Each is one round trip bounded by its own time limits, so a few dozen keep
-/// up with people clicking "test" while capping the pools and LLM calls that requests can open.
-const REQUEST_CONCURRENCY: usize = 64;
 /// The model's reply is cut to this many characters in the report.
 const MAX_REPLY_CHARS: usize = 200;
 /// Room for "OK" from any model, reasoning models included, at next to no cost.
@@ -39,6 +39,13 @@ pub(crate) struct RequestHandler {
     /// A client without retries whose one attempt is limited to the test timeout: a wrong key or a dead endpoint
     /// must come back at once, not after the retries a job would make.
     test_llm: LlmClient,
+    /// The jobs' client (with retries), for Text2SQL generation.
+    llm: LlmClient,
+    /// Requests answered at once: `worker.concurrency`, as for jobs, since Text2SQL requests are LLM calls as
+    /// long as a chat's. Each is bounded by its own time limits.
+    concurrency: usize,
+    schema_budget: usize,
+    max_attempts: u32,
 }
 
 /// A task's outcome; `Err` is the `Failed` outcome, so that `?` can end a task early.
@@ -51,8 +58,9 @@ impl RequestHandler {
         targets: Arc<Targets>,
         schemas: Schemas,
         llm: &LlmClient,
-        test_timeout: Duration,
+        settings: &WorkerSettings,
     ) -> Result<Self, LlmError> {
+        let test_timeout = Duration::from_secs(settings.test_timeout_secs.max(1));
         let jobs = llm.settings();
         let test_llm = LlmClient::new(LlmSettings {
             request_timeout: test_timeout,
@@ -60,7 +68,16 @@ impl RequestHandler {
             max_retries: 0,
             network: jobs.network,
         })?;
-        Ok(RequestHandler { store, targets, schemas, test_llm })
+        Ok(RequestHandler {
+            store,
+            targets,
+            schemas,
+            test_llm,
+            llm: llm.clone(),
+            concurrency: settings.concurrency,
+            schema_budget: settings.schema_budget,
+            max_attempts: settings.max_attempts,
+        })
     }
 
     /// Answers `requests` until `shutdown`. Then it stops listening, so that new requests go to other workers (or
@@ -73,7 +90,7 @@ impl RequestHandler {
         pool::run_bounded(
             "worker requests",
             requests,
-            REQUEST_CONCURRENCY,
+            self.concurrency,
             shutdown,
             SHUTDOWN_GRACE,
             |delivery, abort| {
@@ -102,10 +119,11 @@ impl RequestHandler {
 
     async fn outcome(&self, request: &WorkerRequest) -> WorkerOutcome {
         let user_id = request.user_id;
-        let result = match request.task {
-            WorkerTask::TestModel { model_id } => self.test_model(user_id, model_id).await,
-            WorkerTask::TestConnection { connection_id } => self.test_connection(user_id, connection_id).await,
-            WorkerTask::Schema { connection_id, refresh } => self.schema(user_id, connection_id, refresh).await,
+        let result = match &request.task {
+            WorkerTask::TestModel { model_id } => self.test_model(user_id, *model_id).await,
+            WorkerTask::TestConnection { connection_id } => self.test_connection(user_id, *connection_id).await,
+            WorkerTask::Schema { connection_id, refresh } => self.schema(user_id, *connection_id, *refresh).await,
+            WorkerTask::GenerateSql(generate) => self.generate(user_id, generate).await,
         };
         result.unwrap_or_else(|failed| failed)
     }
@@ -163,6 +181,23 @@ impl RequestHandler {
             },
         };
         Ok(WorkerOutcome::ConnectionTested(report))
+    }
+
+    async fn generate(&self, user_id: Uuid, request: &GenerateRequest) -> TaskResult {
+        let generator = Generator {
+            store: &*self.store,
+            llm: &self.llm,
+            schema_budget: self.schema_budget,
+            max_attempts: self.max_attempts,
+        };
+        match generator.generate(user_id, request).await {
+            Ok(generated) => Ok(WorkerOutcome::Generated(generated)),
+            Err(Failure::User { code, message, .. }) => Err(failed(code, message)),
+            Err(Failure::Transient(error)) => {
+                tracing::error!(error = format!("{error:#}"), "a Text2SQL request failed in the service");
+                Err(failed(ErrorCode::InternalError, "the service could not read its data; try again"))
+            }
+        }
     }
 
     async fn schema(&self, user_id: Uuid, connection_id: Uuid, refresh: bool) -> TaskResult {

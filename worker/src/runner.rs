@@ -63,9 +63,8 @@ impl Worker {
         let targets = Arc::new(deps.targets);
         let ttl = Duration::from_secs(deps.settings.schema_cache_ttl_secs);
         let schemas = Schemas::new(targets.clone(), deps.cache, ttl);
-        let test_timeout = Duration::from_secs(deps.settings.test_timeout_secs.max(1));
         let requests =
-            RequestHandler::new(deps.store.clone(), targets.clone(), schemas.clone(), &deps.llm, test_timeout)?;
+            RequestHandler::new(deps.store.clone(), targets.clone(), schemas.clone(), &deps.llm, &deps.settings)?;
         Ok(Arc::new(Worker {
             concurrency: deps.settings.concurrency,
             context: JobContext::new(deps.store, deps.llm, targets, schemas, deps.settings),

@@ -3,6 +3,7 @@
 //!
 //! Tokens are stateless: any API node holding the shared secret verifies them without a database round trip.
 
+use crate::api_keys::ApiKeyHasher;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, get_current_timestamp};
 use querygpt_common::config::Settings;
@@ -93,9 +94,10 @@ pub enum KeySetupError {
     File { path: PathBuf, source: io::Error },
 }
 
-/// Signs and verifies tokens. Cheap to clone.
+/// Signs and verifies tokens, and hashes API keys under a key derived from the same secret. Cheap to clone.
 #[derive(Clone)]
 pub struct TokenKeys {
+    api_keys: ApiKeyHasher,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -125,6 +127,7 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.leeway = LEEWAY_SECS;
         Ok(TokenKeys {
+            api_keys: ApiKeyHasher::from_secret(secret),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -146,6 +149,11 @@ impl TokenKeys {
             _ => load_or_create_secret(&settings.data_dir.join(SECRET_FILE))?,
         };
         Self::new(&secret, auth.access_ttl_secs, auth.refresh_ttl_secs)
+    }
+
+    /// Makes and checks the deployment's API keys.
+    pub fn api_key_hasher(&self) -> &ApiKeyHasher {
+        &self.api_keys
     }
 
     /// Lifetime of access tokens (`expires_in` of the responses).

@@ -61,6 +61,7 @@ impl TestApp {
             demo_connection,
             "test-node".into(),
             chat::ChatHub::new(tokio_util::sync::CancellationToken::new()),
+            Arc::new(querygpt_cache::InProcessCache::default()),
         );
         TestApp { router: router(state.clone()), state, _dir: dir }
     }
