@@ -150,5 +150,15 @@ async fn a_repeated_refusal_stops_early(mode: Mode) {
     assert_eq!(error["code"], "SQL_VALIDATION_FAILED", "{events:?}");
     assert_eq!(error["details"]["attempts"].as_array().map(Vec::len), Some(2), "{error}");
     assert_eq!(app.llm.request_count(), 2, "the same refused statement twice ends the question");
+    // The user's language (zh by default) is the message's; the validator's English reason stays in details.
+    assert_eq!(error["message"], "生成的 SQL 未通过只读校验：只允许查询（SELECT），不允许修改数据或结构", "{error}");
+    assert!(error["details"]["reason"].as_str().is_some_and(|r| !r.is_empty()), "{error}");
+    let english = app
+        .ask(&session, &[("query", "sales per region"), ("connection_id", &connection_id), ("language", "en")])
+        .await
+        .collect()
+        .await;
+    let message = english.last().unwrap().data["message"].as_str().unwrap().to_owned();
+    assert!(message.is_ascii() && !message.is_empty(), "an English question gets the English text: {message}");
     app.stop().await;
 }
