@@ -6,15 +6,12 @@
 //! prompt size, and the time of `fit` (index, ranking and text) and of its parts, as p50/p99 over many runs. The
 //! old prompt (the schema in table order, cut at the budget) is the baseline.
 
-mod data;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use querygpt_common::schema::DbSchema;
+use querygpt_ranking::fixtures::{self as data, QUESTIONS, Question};
 use querygpt_ranking::{SchemaIndex, fit, render};
-
-use data::{QUESTIONS, Question};
 
 /// `worker.schema_budget`'s default.
 const BUDGET: usize = 24 * 1024;

@@ -12,6 +12,7 @@
 //! Pure and fast: no I/O, no global state; a 500-table schema is indexed and ranked in a few milliseconds. For
 //! repeated questions about one schema, [`SchemaIndex`] keeps the index.
 
+pub mod fixtures;
 mod hash;
 mod index;
 mod render;

@@ -6,6 +6,7 @@ mod support;
 mod chat_failures;
 mod crash;
 mod journey;
+mod large_schema;
 mod self_correction;
 mod stop;
 mod text2sql;
