@@ -42,6 +42,7 @@ impl Generator<'_> {
             language,
             templates: &settings.prompts,
             schema_budget: self.schema_budget,
+            index: None,
         };
         let built = prompt::build(&input, &request.history);
         let mut prompt = built.prompt;

@@ -64,15 +64,16 @@ impl JobContext {
             .model(job.user_id, job.model_id)
             .await?
             .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the model no longer exists"))?;
-        let schema = self.schemas.get(&connection, false).await?;
+        let prepared = self.schemas.prepared(&connection).await?;
         let history = self.history(job).await?;
         let input = prompt::PromptInput {
             driver: connection.driver,
-            schema: &schema,
+            schema: &prepared.schema,
             question: &job.question,
             language: job.language,
             templates: &job.prompts,
             schema_budget: self.settings.schema_budget,
+            index: Some(&prepared.index),
         };
         let built = prompt::build(&input, &history);
         let analyzing = started.elapsed();

@@ -23,6 +23,8 @@ pub struct PromptInput<'a> {
     pub templates: &'a PromptSet,
     /// Bytes of schema text the prompt may carry (`worker.schema_budget`).
     pub schema_budget: usize,
+    /// The schema's ranking index when one is kept (see `Schemas::prepared`); else it is built for this prompt.
+    pub index: Option<&'a querygpt_ranking::SchemaIndex>,
 }
 
 /// A prompt and the tables whose schema it carries.
@@ -36,7 +38,10 @@ pub fn build(input: &PromptInput<'_>, history: &[PriorTurn]) -> Built {
     // Earlier questions and their SQL help find the tables of a follow-up ("only 2024").
     let context: Vec<&str> =
         history.iter().flat_map(|turn| turn.question.as_deref().into_iter().chain([turn.sql.as_str()])).collect();
-    let fitted = querygpt_ranking::fit(input.schema, input.question, &context, input.schema_budget);
+    let fitted = match input.index {
+        Some(index) => index.fit(input.schema, input.question, &context, input.schema_budget),
+        None => querygpt_ranking::fit(input.schema, input.question, &context, input.schema_budget),
+    };
     let (schema, tables) = (fitted.text, fitted.tables);
     let values = values(input, &schema);
     let template = |kind| input.templates.effective(kind, input.language);
@@ -145,6 +150,7 @@ mod tests {
                 language,
                 templates: &templates,
                 schema_budget: 24 * 1024,
+                index: None,
             };
             let prompt = build(&input, &[]).prompt;
             let last = prompt.messages.last().unwrap();
@@ -171,6 +177,7 @@ mod tests {
             language: Language::En,
             templates: &templates,
             schema_budget: 24 * 1024,
+            index: None,
         };
         let prompt = build(&input, &[]).prompt;
         assert_eq!(prompt.system, "You are terse. Dialect PostgreSQL.\n\nExplain in English.");

@@ -184,3 +184,19 @@ async fn a_zero_ttl_reads_the_catalog_every_time() {
     add_table(&path).await;
     assert_eq!(tables(&schemas.get(&shop, false).await.unwrap()), vec!["items", "late"]);
 }
+
+/// The ranking index of a schema is built once and kept while the schema stays the same.
+#[tokio::test]
+async fn a_schema_keeps_its_index_until_it_changes() {
+    let (_dir, path) = shop().await;
+    let connection = connection(&path);
+    // TTL 0: every question reads the catalog, so a changed schema shows at once.
+    let schemas = worker(Arc::new(InProcessCache::default()), Duration::ZERO);
+    let first = schemas.prepared(&connection).await.unwrap();
+    let again = schemas.prepared(&connection).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "the same schema reuses its index");
+    add_table(&path).await;
+    let changed = schemas.prepared(&connection).await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &changed), "a changed schema gets a new index");
+    assert_eq!(tables(&changed.schema), ["items", "late"]);
+}
