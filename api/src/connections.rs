@@ -232,7 +232,7 @@ async fn delete(
     PathId(id): PathId,
 ) -> Result<ApiResponse<crate::Deleted>, ApiError> {
     state.store.delete_connection(auth.user_id, id).await?;
-    Ok(ApiResponse::ok(crate::Deleted { id, deleted: true }).with_message("连接已删除"))
+    Ok(crate::Deleted::reply(id, "连接已删除"))
 }
 
 /// Asks a worker to connect, and records the outcome (`is_connected`).

@@ -209,7 +209,7 @@ async fn delete(
     PathId(id): PathId,
 ) -> Result<ApiResponse<crate::Deleted>, ApiError> {
     state.store.delete_conversation(auth.user_id, id).await?;
-    Ok(ApiResponse::ok(crate::Deleted { id, deleted: true }).with_message("对话已删除"))
+    Ok(crate::Deleted::reply(id, "对话已删除"))
 }
 
 /// Toggles the favourite mark and returns the new state.

@@ -92,6 +92,13 @@ pub(crate) struct Deleted {
     deleted: bool,
 }
 
+impl Deleted {
+    /// The reply to deleting row `id`, with `message`.
+    pub(crate) fn reply(id: Uuid, message: &'static str) -> ApiResponse<Deleted> {
+        ApiResponse::ok(Deleted { id, deleted: true }).with_message(message)
+    }
+}
+
 /// Every route under `/api/v1` with its OpenAPI description (paths relative to `/api/v1`).
 fn api_routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -222,7 +222,7 @@ async fn delete(
     PathId(id): PathId,
 ) -> Result<ApiResponse<crate::Deleted>, ApiError> {
     state.store.delete_model(auth.user_id, id).await?;
-    Ok(ApiResponse::ok(crate::Deleted { id, deleted: true }).with_message("模型已删除"))
+    Ok(crate::Deleted::reply(id, "模型已删除"))
 }
 
 /// Asks a worker to send the model one short request, and records whether it answered (`is_available`).

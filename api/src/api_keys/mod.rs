@@ -130,5 +130,5 @@ async fn revoke(
     PathId(id): PathId,
 ) -> Result<ApiResponse<crate::Deleted>, ApiError> {
     state.store.delete_api_key(auth.user_id, id).await?;
-    Ok(ApiResponse::ok(crate::Deleted { id, deleted: true }).with_message("API Key 已撤销"))
+    Ok(crate::Deleted::reply(id, "API Key 已撤销"))
 }
