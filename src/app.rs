@@ -12,7 +12,7 @@
 
 use anyhow::{Context, bail};
 use querygpt_api::chat::ChatHub;
-use querygpt_api::{AppState, TokenKeys};
+use querygpt_api::{AppState, Backends, TokenKeys};
 use querygpt_bus::{Bus, InProcessBus, NatsBus, NatsJobOptions};
 use querygpt_common::Driver;
 use querygpt_common::config::Settings;
@@ -187,7 +187,8 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
         let node_id = settings.node_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let tokens = TokenKeys::from_settings(&settings)?;
         let chat = ChatHub::new(shutdown.clone());
-        let state = AppState::new(store, bus.clone(), settings.clone(), tokens, demo, node_id.clone(), chat, cache);
+        let backends = Backends { store, bus: bus.clone(), shared: cache };
+        let state = AppState::new(backends, settings.clone(), tokens, demo, node_id.clone(), chat);
         let hub_state = state.clone();
         tasks.spawn(async move { Ok(hub_state.chat.run(bus, &node_id).await?) });
         let stop = shutdown.clone();

@@ -62,18 +62,24 @@ pub struct AppState {
     pub shared: Arc<dyn SharedCache>,
 }
 
+/// The infrastructure an API node is connected to.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub shared: Arc<dyn SharedCache>,
+}
+
 impl AppState {
     /// The password hasher is built from `settings.auth.password_hash_concurrency`.
     pub fn new(
-        store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
+        backends: Backends,
         settings: Arc<Settings>,
         tokens: TokenKeys,
         demo_connection: Option<NewConnection>,
         node_id: String,
         chat: chat::ChatHub,
-        shared: Arc<dyn SharedCache>,
     ) -> Arc<Self> {
+        let Backends { store, bus, shared } = backends;
         let passwords = PasswordHasher::new(settings.auth.password_hash_concurrency);
         Arc::new(AppState { store, bus, settings, tokens, passwords, demo_connection, node_id, chat, shared })
     }

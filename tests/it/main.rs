@@ -8,6 +8,7 @@ mod crash;
 mod journey;
 mod self_correction;
 mod stop;
+mod text2sql;
 mod validate_cli;
 mod workers_answer;
 

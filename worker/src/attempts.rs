@@ -96,12 +96,7 @@ pub(crate) async fn answer(
         let executed_sql = match checked {
             Ok(executed) => executed,
             Err(refused) => {
-                failed.push(FailedAttempt {
-                    attempt,
-                    stage: "validation",
-                    sql: sql.clone(),
-                    error: refused.message.clone(),
-                });
+                failed.push(FailedAttempt::refused(attempt, &sql, &refused));
                 if attempt == max_attempts || repeated || refusals_sent_back >= 1 {
                     return Err(with_attempts(refused.into(), &failed));
                 }
@@ -143,6 +138,13 @@ pub(crate) async fn answer(
         }
     }
     unreachable!("every attempt returns or continues, and the last one returns")
+}
+
+impl FailedAttempt {
+    /// An attempt the validator refused.
+    pub(crate) fn refused(attempt: u32, sql: &str, refused: &Refused) -> Self {
+        FailedAttempt { attempt, stage: "validation", sql: sql.to_owned(), error: refused.message.clone() }
+    }
 }
 
 /// Errors the model can fix by writing another statement.

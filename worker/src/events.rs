@@ -51,7 +51,9 @@ impl EventSink {
         self.publish(ChatEvent::Done { conversation_id: self.conversation_id, message_id }).await
     }
 
+    /// An `error` event, its message in the question's language (see `localize`).
     pub async fn error(&self, code: ErrorCode, message: String, details: Option<Value>) -> Result<(), BusError> {
+        let (message, details) = crate::localize::error(self.language, code, message, details);
         self.publish(ChatEvent::Error { code, message, details }).await
     }
 }

@@ -77,12 +77,7 @@ impl Generator<'_> {
                     return Ok(GeneratedSql { sql, explanation, tables: built.tables, attempts: attempt });
                 }
                 Err(refused) => {
-                    failed.push(FailedAttempt {
-                        attempt,
-                        stage: "validation",
-                        sql: sql.clone(),
-                        error: refused.message.clone(),
-                    });
+                    failed.push(FailedAttempt::refused(attempt, &sql, &refused));
                     // A refusal goes back once: see the module's comment.
                     if attempt == max_attempts || repeated || failed.len() > 1 {
                         return Err(with_attempts(refused.into(), &failed));

@@ -16,6 +16,7 @@ pub mod events;
 mod failure;
 mod generate;
 pub mod job;
+mod localize;
 mod pool;
 pub mod prompt;
 mod requests;

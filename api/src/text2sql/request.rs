@@ -159,13 +159,13 @@ fn check_schema(schema: SchemaBody, limits: &Text2SqlSettings, lang: Lang) -> Re
     if schema.tables.is_empty() {
         return Err(invalid(lang.pick("schema.tables 不能为空", "schema.tables must list at least one table").into()));
     }
+    let over_limit = |what: String, count: usize, limit: usize| {
+        let prefix = lang.pick("schema 超出限制：", "the schema is over the limits: ");
+        Text2SqlError::invalid_request(format!("{prefix}{what} {count} > {limit}"))
+    };
     if schema.tables.len() > limits.max_tables {
-        return Err(Text2SqlError::invalid_request(format!(
-            "{} {} > {}",
-            lang.pick("schema 超出限制：表的数量", "the schema is over the limits: tables"),
-            schema.tables.len(),
-            limits.max_tables
-        )));
+        let what = lang.pick("表的数量", "tables").to_owned();
+        return Err(over_limit(what, schema.tables.len(), limits.max_tables));
     }
     let mut names = HashSet::new();
     let mut tables = Vec::with_capacity(schema.tables.len());
@@ -175,12 +175,8 @@ fn check_schema(schema: SchemaBody, limits: &Text2SqlSettings, lang: Lang) -> Re
             return Err(invalid(format!("{}: {name}", lang.pick("表名重复", "a table is listed twice"))));
         }
         if table.columns.len() > limits.max_columns_per_table {
-            return Err(Text2SqlError::invalid_request(format!(
-                "{} {name}: {} > {}",
-                lang.pick("schema 超出限制：列的数量", "the schema is over the limits: columns of"),
-                table.columns.len(),
-                limits.max_columns_per_table
-            )));
+            let what = format!("{} {name}:", lang.pick("列的数量", "columns of"));
+            return Err(over_limit(what, table.columns.len(), limits.max_columns_per_table));
         }
         let mut column_names = HashSet::new();
         let mut columns = Vec::with_capacity(table.columns.len());

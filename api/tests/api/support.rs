@@ -53,15 +53,14 @@ impl TestApp {
         let settings = Arc::new(Settings { data_dir: dir.path().to_owned(), ..Settings::default() });
         let tokens = TokenKeys::new(JWT_SECRET, 3600, 7 * 24 * 3600).unwrap();
         // The only place the tests build the chat hub.
+        let shared = Arc::new(querygpt_cache::InProcessCache::default());
         let state = AppState::new(
-            store,
-            bus,
+            querygpt_api::Backends { store, bus, shared },
             settings,
             tokens,
             demo_connection,
             "test-node".into(),
             chat::ChatHub::new(tokio_util::sync::CancellationToken::new()),
-            Arc::new(querygpt_cache::InProcessCache::default()),
         );
         TestApp { router: router(state.clone()), state, _dir: dir }
     }

@@ -10,6 +10,10 @@ pub fn mysql_url() -> String {
     std::env::var("QUERYGPT_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
+pub fn redis_url() -> String {
+    std::env::var("QUERYGPT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 pub fn nats_url() -> String {
     std::env::var("QUERYGPT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }

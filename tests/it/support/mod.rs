@@ -60,6 +60,11 @@ impl TestApp {
 
     /// The embedded mode in this process, with a temp data dir and the demo database.
     pub async fn embedded() -> TestApp {
+        Self::embedded_with(|_| {}).await
+    }
+
+    /// [`TestApp::embedded`] with settings changed by `configure` (e.g. a short TTL).
+    pub async fn embedded_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let llm = FakeLlm::start().await;
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings { data_dir: data_dir.path().to_path_buf(), ..Settings::default() };
@@ -68,6 +73,7 @@ impl TestApp {
         settings.jobs.stream_timeout_secs = 60;
         settings.worker.llm_timeout_secs = 20;
         settings.worker.llm_max_retries = 2;
+        configure(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let running = app::start(settings, Role::Serve, Some(listener)).await.expect("embedded app starts");
         let base = format!("http://{}/api/v1", running.addr.expect("serves HTTP"));
@@ -96,6 +102,7 @@ impl TestApp {
             ("QUERYGPT_DATA_DIR".into(), data_dir.path().display().to_string()),
             ("QUERYGPT_DATABASE_URL".into(), store_url),
             ("QUERYGPT_NATS_URL".into(), databases::nats_url()),
+            ("QUERYGPT_REDIS_URL".into(), databases::redis_url()),
             ("QUERYGPT_SUBJECT_PREFIX".into(), format!("qgt{}", Uuid::new_v4().simple())),
             ("QUERYGPT_SECRET_KEY".into(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into()),
             ("QUERYGPT_AUTH__JWT_SECRET".into(), format!("jwt-{}", Uuid::new_v4())),
