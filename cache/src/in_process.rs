@@ -1,6 +1,6 @@
 //! [`SharedCache`] in this process's memory, for the embedded mode (one process: API and worker together).
 
-use crate::{CacheError, SharedCache, clamp_ttl};
+use crate::{CacheError, RateDecision, SharedCache, clamp_ttl};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -49,6 +49,15 @@ impl InProcessCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Refuses an entry that alone is larger than the whole budget (no eviction could make room for it).
+    fn fits(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
+        let size = cost(key, value);
+        if size > self.budget {
+            return Err(CacheError::TooLarge { size, budget: self.budget });
+        }
+        Ok(())
+    }
 }
 
 /// Bytes an entry is counted for.
@@ -57,10 +66,29 @@ fn cost(key: &str, value: &[u8]) -> usize {
 }
 
 impl State {
-    fn remove(&mut self, key: &str) {
-        if let Some(entry) = self.entries.remove(key) {
-            self.used -= cost(key, &entry.value);
+    /// The entry under `key` if it has not expired; an expired one is dropped on the way.
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+        if self.entries.get(key).is_some_and(|entry| entry.expires <= now) {
+            self.remove(key);
         }
+        self.entries.get_mut(key)
+    }
+
+    /// Drops `key`, returning the value it held.
+    fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
+        let entry = self.entries.remove(key)?;
+        self.used -= cost(key, &entry.value);
+        Some(entry.value)
+    }
+
+    /// Stores `value` under `key` until `expires`, replacing what the key held and making room for it first.
+    /// The caller has checked that the entry alone fits in `budget`.
+    fn put(&mut self, key: &str, value: Vec<u8>, expires: Instant, budget: usize, now: Instant) {
+        let size = cost(key, &value);
+        self.remove(key);
+        self.make_room(size, budget, now);
+        self.entries.insert(key.to_owned(), Entry { value, expires });
+        self.used += size;
     }
 
     /// Frees entries until `needed` more bytes fit in `budget`: the expired ones, then the soonest to expire.
@@ -92,28 +120,13 @@ impl SharedCache for InProcessCache {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut state = self.lock();
-        match state.entries.get(key) {
-            Some(entry) if entry.expires > Instant::now() => Ok(Some(entry.value.clone())),
-            Some(_) => {
-                state.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(self.lock().live(key, Instant::now()).map(|entry| entry.value.clone()))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        let size = cost(key, value);
-        if size > self.budget {
-            return Err(CacheError::TooLarge { size, budget: self.budget });
-        }
+        self.fits(key, value)?;
         let now = Instant::now();
-        let mut state = self.lock();
-        state.remove(key);
-        state.make_room(size, self.budget, now);
-        state.entries.insert(key.to_owned(), Entry { value: value.to_vec(), expires: now + clamp_ttl(ttl) });
-        state.used += size;
+        self.lock().put(key, value.to_vec(), now + clamp_ttl(ttl), self.budget, now);
         Ok(())
     }
 
@@ -121,6 +134,56 @@ impl SharedCache for InProcessCache {
         self.lock().remove(key);
         Ok(())
     }
+
+    async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, CacheError> {
+        let now = Instant::now();
+        Ok(self.lock().live(key, now).map(|entry| {
+            entry.expires = now + clamp_ttl(ttl);
+            entry.value.clone()
+        }))
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let mut state = self.lock();
+        if state.live(key, Instant::now()).is_none() {
+            return Ok(None);
+        }
+        Ok(state.remove(key))
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
+        self.fits(key, value)?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        if state.live(key, now).is_some() {
+            return Ok(false);
+        }
+        state.put(key, value.to_vec(), now + clamp_ttl(ttl), self.budget, now);
+        Ok(true)
+    }
+
+    async fn hit(&self, key: &str, limit: u64, window: Duration) -> Result<RateDecision, CacheError> {
+        // The count is kept as an 8-byte value like any entry, so counters share the budget and the eviction of
+        // the other entries; the whole step runs under the lock, which makes it atomic like the Redis script.
+        self.fits(key, &0u64.to_be_bytes())?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        let (count, expires) = match state.live(key, now) {
+            Some(entry) => (counter(&entry.value) + 1, entry.expires),
+            None => (1, now + clamp_ttl(window)),
+        };
+        state.put(key, count.to_be_bytes().to_vec(), expires, self.budget, now);
+        Ok(RateDecision { allowed: count <= limit, retry_after: expires - now })
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+}
+
+/// The count held by a rate-limit entry; a value that is not one (the key was `set` by someone else) counts as 0.
+fn counter(value: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(value).map(u64::from_be_bytes).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Short-lived state that every API node and worker of a deployment shares: schemas now; rate limits, token
-//! revocations and conversations later.
+//! Short-lived state that every API node and worker of a deployment shares: schemas, Text2SQL conversations,
+//! rate-limit counters, one-time refresh tokens and token revocations.
 //!
 //! One trait, [`SharedCache`], with two implementations: [`RedisCache`] (the distributed mode: every process
 //! that opens the same Redis with the same namespace sees the same entries) and [`InProcessCache`] (the embedded
@@ -55,6 +55,42 @@ pub trait SharedCache: Send + Sync + 'static {
 
     /// Removes `key`. Removing a key that is not there is not an error.
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
+
+    /// The value stored under `key`, whose time to live is renewed to `ttl` (clamped like [`SharedCache::set`])
+    /// in the same step: an idle timeout that every read pushes back. `None`, and nothing renewed, when the key is
+    /// not there.
+    async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, CacheError>;
+
+    /// Removes `key` and returns the value it held, in one step: of any number of concurrent takes of one key,
+    /// exactly one gets the value (one-time tokens). `None` when the key is not there.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+
+    /// Stores `value` under `key` for `ttl` only when the key is not there (an expired key counts as not there),
+    /// in one step. Returns whether it was stored; an existing value and its time to live are left as they are.
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError>;
+
+    /// Counts one hit on `key` against at most `limit` hits per `window`, and says whether this hit is allowed.
+    ///
+    /// A fixed window: the first hit starts a window of `window` length, every hit in it counts, and the count
+    /// starts again from zero when it ends. Chosen over a sliding window because it is one counter per key and
+    /// one atomic step (in Redis a short Lua script: `INCR`, `PEXPIRE` on the first hit, `PTTL`), so API nodes
+    /// sharing a Redis agree on it without locking; the cost is that up to `2 × limit` hits can pass around a
+    /// window's boundary. Refused hits count too, so hammering does not reopen the window sooner. `limit` 0
+    /// refuses every hit.
+    async fn hit(&self, key: &str, limit: u64, window: Duration) -> Result<RateDecision, CacheError>;
+
+    /// Checks that the shared state answers (Redis `PING`; the in-process map always does), for readiness probes.
+    async fn ping(&self) -> Result<(), CacheError>;
+}
+
+/// The answer of [`SharedCache::hit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    /// Whether this hit is within the limit.
+    pub allowed: bool,
+    /// How long until the current window ends and the count starts again (zero only when the window has just
+    /// ended). Meant for `Retry-After` when the hit is refused.
+    pub retry_after: Duration,
 }
 
 /// The cache a process uses: Redis at `redis_url` when one is given (connected now, so a wrong address or
@@ -69,4 +105,9 @@ pub async fn open(redis_url: Option<&str>, namespace: &str) -> Result<Arc<dyn Sh
 
 fn clamp_ttl(ttl: Duration) -> Duration {
     ttl.clamp(MIN_TTL, MAX_TTL)
+}
+
+/// `ttl` clamped, in the whole milliseconds Redis expects (`PX`, `PEXPIRE`).
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(clamp_ttl(ttl).as_millis()).expect("MAX_TTL fits in u64 milliseconds")
 }

@@ -1,6 +1,6 @@
 //! [`SharedCache`] on Redis, through one multiplexed connection that reconnects by itself.
 
-use crate::{CacheError, SharedCache, clamp_ttl};
+use crate::{CacheError, RateDecision, SharedCache, ttl_millis};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
@@ -14,11 +14,30 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_RETRIES: usize = 2;
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
+/// The fixed-window counter of [`SharedCache::hit`], run atomically by Redis. `KEYS[1]` is the counter,
+/// `ARGV[1]` the window in milliseconds; returns the count including this hit and the window's remaining
+/// milliseconds. A counter without an expiry (written by something else, or left by a crash between two commands
+/// of an older version) gets one, so no counter can block a caller for ever.
+const HIT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {count, left}
+";
+
 /// Entries in Redis under `<namespace>:<key>`, expiring on the server (`SET ... PX`), so every process using the
 /// same Redis and namespace shares them.
 pub struct RedisCache {
     manager: ConnectionManager,
     namespace: String,
+    /// [`HIT_SCRIPT`], sent once by `EVALSHA`'s fallback and then called by its hash.
+    hit_script: redis::Script,
 }
 
 impl RedisCache {
@@ -34,7 +53,7 @@ impl RedisCache {
         let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|source| CacheError::Redis { operation: "connection", source })?;
-        Ok(RedisCache { manager, namespace: namespace.to_owned() })
+        Ok(RedisCache { manager, namespace: namespace.to_owned(), hit_script: redis::Script::new(HIT_SCRIPT) })
     }
 
     fn key(&self, key: &str) -> String {
@@ -57,12 +76,11 @@ impl SharedCache for RedisCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        let millis = u64::try_from(clamp_ttl(ttl).as_millis()).expect("MAX_TTL fits in u64 milliseconds");
         redis::cmd("SET")
             .arg(self.key(key))
             .arg(value)
             .arg("PX")
-            .arg(millis)
+            .arg(ttl_millis(ttl))
             .exec_async(&mut self.manager.clone())
             .await
             .map_err(|source| CacheError::Redis { operation: "SET", source })
@@ -74,5 +92,57 @@ impl SharedCache for RedisCache {
             .exec_async(&mut self.manager.clone())
             .await
             .map_err(|source| CacheError::Redis { operation: "DEL", source })
+    }
+
+    async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, CacheError> {
+        // GETEX (Redis 6.2+) reads and renews in one command; a missing key stays missing.
+        redis::cmd("GETEX")
+            .arg(self.key(key))
+            .arg("PX")
+            .arg(ttl_millis(ttl))
+            .query_async(&mut self.manager.clone())
+            .await
+            .map_err(|source| CacheError::Redis { operation: "GETEX", source })
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        // GETDEL (Redis 6.2+): Redis runs commands one at a time, so two takes cannot both see the value.
+        redis::cmd("GETDEL")
+            .arg(self.key(key))
+            .query_async(&mut self.manager.clone())
+            .await
+            .map_err(|source| CacheError::Redis { operation: "GETDEL", source })
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
+        // `SET ... NX` answers OK when it stored the value and nil when the key was there.
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_millis(ttl))
+            .query_async(&mut self.manager.clone())
+            .await
+            .map_err(|source| CacheError::Redis { operation: "SET NX", source })?;
+        Ok(stored.is_some())
+    }
+
+    async fn hit(&self, key: &str, limit: u64, window: Duration) -> Result<RateDecision, CacheError> {
+        let (count, left): (u64, u64) = self
+            .hit_script
+            .key(self.key(key))
+            .arg(ttl_millis(window))
+            .invoke_async(&mut self.manager.clone())
+            .await
+            .map_err(|source| CacheError::Redis { operation: "rate-limit script", source })?;
+        Ok(RateDecision { allowed: count <= limit, retry_after: Duration::from_millis(left) })
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        redis::cmd("PING")
+            .exec_async(&mut self.manager.clone())
+            .await
+            .map_err(|source| CacheError::Redis { operation: "PING", source })
     }
 }

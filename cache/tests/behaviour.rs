@@ -69,6 +69,13 @@ on_both_backends!(
     handles_on_one_namespace_share_entries,
     namespaces_are_isolated,
     values_and_keys_are_arbitrary_bytes,
+    get_and_touch_renews_the_ttl,
+    get_and_touch_of_a_missing_key_is_none,
+    take_returns_the_value_once,
+    set_if_absent_stores_only_new_keys,
+    hit_allows_limit_hits_per_fixed_window,
+    hit_counters_are_per_key_and_shared_by_handles,
+    ping_answers,
 );
 
 async fn set_then_get(backend: Backend) {
@@ -169,6 +176,140 @@ async fn values_and_keys_are_arbitrary_bytes(backend: Backend) {
     for (key, value) in values {
         assert_eq!(cache.get(key).await.unwrap().as_deref(), Some(value), "{key}");
     }
+}
+
+async fn get_and_touch_renews_the_ttl(backend: Backend) {
+    let cache = backend.handle("ns").await;
+    cache.set("conv", b"turns", Duration::from_millis(600)).await.unwrap();
+    // Each read pushes the expiry back: read three times, 400 ms apart, well past the first 600 ms.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let read = cache.get_and_touch("conv", Duration::from_millis(600)).await.unwrap();
+        assert_eq!(read.as_deref(), Some(&b"turns"[..]));
+    }
+    // Without further reads it does expire, after the renewed TTL.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(cache.get("conv").await.unwrap(), None);
+    // A touch can also shorten the time to live.
+    cache.set("k", b"v", LONG).await.unwrap();
+    assert!(cache.get_and_touch("k", Duration::from_millis(200)).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(cache.get("k").await.unwrap(), None);
+}
+
+async fn get_and_touch_of_a_missing_key_is_none(backend: Backend) {
+    let cache = backend.handle("ns").await;
+    assert_eq!(cache.get_and_touch("never-set", LONG).await.unwrap(), None);
+    // Touching a missing key does not create it.
+    assert_eq!(cache.get("never-set").await.unwrap(), None);
+    cache.set("gone", b"v", Duration::from_millis(100)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cache.get_and_touch("gone", LONG).await.unwrap(), None);
+    assert_eq!(cache.get("gone").await.unwrap(), None);
+}
+
+async fn take_returns_the_value_once(backend: Backend) {
+    let first = backend.handle("ns").await;
+    let second = backend.handle("ns").await;
+    first.set("jti", b"family", LONG).await.unwrap();
+    assert_eq!(second.take("jti").await.unwrap().as_deref(), Some(&b"family"[..]));
+    assert_eq!(first.take("jti").await.unwrap(), None, "a second take finds nothing");
+    assert_eq!(first.get("jti").await.unwrap(), None);
+    // An expired entry cannot be taken.
+    first.set("old", b"v", Duration::from_millis(100)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(first.take("old").await.unwrap(), None);
+    // Of many concurrent takes of one key, exactly one gets the value.
+    first.set("race", b"once", LONG).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let cache = if i % 2 == 0 { first.clone() } else { second.clone() };
+            tokio::spawn(async move { cache.take("race").await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        if let Some(value) = task.await.unwrap() {
+            assert_eq!(value, b"once");
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn set_if_absent_stores_only_new_keys(backend: Backend) {
+    let cache = backend.handle("ns").await;
+    assert!(cache.set_if_absent("k", b"first", Duration::from_millis(600)).await.unwrap());
+    assert!(!cache.set_if_absent("k", b"second", LONG).await.unwrap(), "the key is there");
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"first"[..]));
+    // The refused write did not extend the first value's TTL; once it expires the key is free again.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(cache.get("k").await.unwrap(), None);
+    assert!(cache.set_if_absent("k", b"third", LONG).await.unwrap());
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"third"[..]));
+    // Concurrent writers: exactly one wins.
+    let tasks: Vec<_> = (0..20u8)
+        .map(|i| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.set_if_absent("race", &[i], LONG).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn hit_allows_limit_hits_per_fixed_window(backend: Backend) {
+    let cache = backend.handle("ns").await;
+    let window = Duration::from_millis(1500);
+    for n in 1..=3 {
+        let decision = cache.hit("rl:user", 3, window).await.unwrap();
+        assert!(decision.allowed, "hit {n} of 3");
+        assert!(decision.retry_after > Duration::ZERO && decision.retry_after <= window, "{decision:?}");
+    }
+    let refused = cache.hit("rl:user", 3, window).await.unwrap();
+    assert!(!refused.allowed, "the 4th hit is over the limit");
+    assert!(refused.retry_after > Duration::from_millis(500) && refused.retry_after <= window, "{refused:?}");
+    // Refused hits count too, and do not push the window's end back.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let later = cache.hit("rl:user", 3, window).await.unwrap();
+    assert!(!later.allowed);
+    assert!(later.retry_after < refused.retry_after, "{later:?} vs {refused:?}");
+    // When the window ends the count starts again.
+    tokio::time::sleep(later.retry_after + Duration::from_millis(100)).await;
+    assert!(cache.hit("rl:user", 3, window).await.unwrap().allowed);
+    // A limit of 0 refuses every hit.
+    assert!(!cache.hit("rl:closed", 0, window).await.unwrap().allowed);
+}
+
+async fn hit_counters_are_per_key_and_shared_by_handles(backend: Backend) {
+    let first = backend.handle("ns").await;
+    let second = backend.handle("ns").await;
+    let other_namespace = backend.handle("other").await;
+    assert!(first.hit("rl:a", 2, LONG).await.unwrap().allowed);
+    assert!(second.hit("rl:a", 2, LONG).await.unwrap().allowed);
+    // Two hits through two handles: the third, through either, is over.
+    assert!(!first.hit("rl:a", 2, LONG).await.unwrap().allowed);
+    assert!(second.hit("rl:b", 2, LONG).await.unwrap().allowed);
+    assert!(other_namespace.hit("rl:a", 2, LONG).await.unwrap().allowed);
+    // Concurrent hits are counted exactly once each.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let cache = first.clone();
+            tokio::spawn(async move { cache.hit("rl:burst", 5, LONG).await.unwrap().allowed })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        allowed += usize::from(task.await.unwrap());
+    }
+    assert_eq!(allowed, 5);
+}
+
+async fn ping_answers(backend: Backend) {
+    backend.handle("ns").await.ping().await.unwrap();
 }
 
 /// A Redis that is not there is reported at once, and the error does not show the URL's password.

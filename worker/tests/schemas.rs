@@ -161,6 +161,26 @@ impl SharedCache for Down {
     async fn delete(&self, _: &str) -> Result<(), CacheError> {
         Err(down())
     }
+
+    async fn get_and_touch(&self, _: &str, _: Duration) -> Result<Option<Vec<u8>>, CacheError> {
+        Err(down())
+    }
+
+    async fn take(&self, _: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Err(down())
+    }
+
+    async fn set_if_absent(&self, _: &str, _: &[u8], _: Duration) -> Result<bool, CacheError> {
+        Err(down())
+    }
+
+    async fn hit(&self, _: &str, _: u64, _: Duration) -> Result<querygpt_cache::RateDecision, CacheError> {
+        Err(down())
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        Err(down())
+    }
 }
 
 /// With the cache down every read goes to the catalog, and the question still gets its schema.
