@@ -102,7 +102,8 @@ impl Conversations<'_> {
             let history = history(&conversation, request.previous_sql.as_deref());
             return Ok(Resolved { id: ConversationId::generate(), conversation, history });
         };
-        let stored = self.shared.get(&id.key()).await.map_err(|e| unavailable(lang, e))?;
+        // Read and renewed in one round trip: a conversation lives 24 hours after its last use, answered or not.
+        let stored = self.shared.get_and_touch(&id.key(), self.ttl).await.map_err(|e| unavailable(lang, e))?;
         let mut conversation: Conversation = match stored.map(|bytes| serde_json::from_slice(&bytes)) {
             Some(Ok(conversation)) => conversation,
             Some(Err(e)) => return Err(Text2SqlError::internal(lang, format!("unreadable conversation: {e}"))),
