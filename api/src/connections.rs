@@ -39,20 +39,21 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
 #[derive(Deserialize, ToSchema)]
 struct CreateConnection {
     name: String,
-    /// `postgresql`, `mysql` (also MariaDB) or `sqlite`.
+    /// `postgresql`, `mysql` (also MariaDB), `sqlite` or `redis`.
     driver: String,
-    /// Required for PostgreSQL and MySQL.
+    /// Required for PostgreSQL, MySQL and Redis.
     #[serde(default)]
     host: Option<String>,
     /// Default: the driver's standard port.
     #[serde(default)]
     port: Option<u16>,
-    /// Required for PostgreSQL and MySQL.
+    /// Required for PostgreSQL and MySQL; for Redis the ACL user (none: the `default` user).
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
-    /// The database name; for SQLite the file path, inside the directory the operator allows.
+    /// The database name; for SQLite the file path, inside the directory the operator allows; for Redis the db
+    /// number, `0` to `15` (empty: `0`).
     database: String,
     #[serde(default)]
     is_default: Option<bool>,
@@ -290,7 +291,10 @@ async fn check_destination(state: &AppState, connection: &NewConnection) -> Resu
 fn new_connection(request: CreateConnection) -> Result<NewConnection, ApiError> {
     let name = validate::required_text("name", &request.name, MAX_NAME_CHARS)?;
     let driver = driver(&request.driver)?;
-    let database = validate::required_text("database", &request.database, MAX_DATABASE_CHARS)?;
+    let database = match driver {
+        Driver::Redis => redis_database(&request.database)?,
+        _ => validate::required_text("database", &request.database, MAX_DATABASE_CHARS)?,
+    };
     let is_default = request.is_default.unwrap_or(false);
     let Some(default_port) = driver.default_port() else {
         // SQLite: `database` is the file path; there is no server to log in to.
@@ -310,10 +314,17 @@ fn new_connection(request: CreateConnection) -> Result<NewConnection, ApiError> 
     if request.port == Some(0) {
         return Err(ApiError::invalid_field("port", "invalid", "`port` must be between 1 and 65535"));
     }
-    let username =
-        validate::optional_text("username", request.username.as_deref(), MAX_USERNAME_CHARS)?.ok_or_else(|| {
-            ApiError::invalid_field("username", "required", format!("`username` is required for {driver}"))
-        })?;
+    // A Redis login may be the server's `default` user, which needs no name (only a password, if any).
+    let username = match validate::optional_text("username", request.username.as_deref(), MAX_USERNAME_CHARS)? {
+        None if driver != Driver::Redis => {
+            return Err(ApiError::invalid_field(
+                "username",
+                "required",
+                format!("`username` is required for {driver}"),
+            ));
+        }
+        other => other,
+    };
     // Passwords are opaque: kept as given, only an empty one means "none".
     let password = match request.password.filter(|p| !p.is_empty()) {
         Some(p) if p.chars().count() > MAX_PASSWORD_CHARS => {
@@ -326,7 +337,7 @@ fn new_connection(request: CreateConnection) -> Result<NewConnection, ApiError> 
         driver,
         host: Some(host),
         port: Some(request.port.unwrap_or(default_port)),
-        username: Some(username),
+        username,
         password,
         database,
         is_default,
@@ -334,12 +345,27 @@ fn new_connection(request: CreateConnection) -> Result<NewConnection, ApiError> 
 }
 
 fn driver(value: &str) -> Result<Driver, ApiError> {
-    let unsupported =
-        || ApiError::invalid_field("driver", "unsupported", "`driver` must be mysql, postgresql or sqlite");
-    match validate::required_text("driver", value, MAX_NAME_CHARS)?.parse::<Driver>() {
-        Ok(driver @ (Driver::Mysql | Driver::Postgresql | Driver::Sqlite)) => Ok(driver),
-        // Redis targets belong to the Text2SQL API, not to this endpoint yet.
-        Ok(Driver::Redis) | Err(_) => Err(unsupported()),
+    validate::required_text("driver", value, MAX_NAME_CHARS)?.parse::<Driver>().map_err(|_| {
+        ApiError::invalid_field("driver", "unsupported", "`driver` must be mysql, postgresql, sqlite or redis")
+    })
+}
+
+/// Highest Redis database number accepted; the targets layer checks the same range.
+const MAX_REDIS_DB: u8 = 15;
+
+/// A Redis connection's `database` is its db number, `0` to `15` (empty means `0`).
+fn redis_database(value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok("0".to_owned());
+    }
+    match value.parse::<u8>() {
+        Ok(n) if n <= MAX_REDIS_DB => Ok(n.to_string()),
+        _ => Err(ApiError::invalid_field(
+            "database",
+            "invalid",
+            format!("`database` of a Redis connection is its db number, 0 to {MAX_REDIS_DB}"),
+        )),
     }
 }
 
@@ -373,6 +399,17 @@ mod tests {
     }
 
     #[test]
+    fn redis_takes_a_db_number_and_an_optional_user() {
+        let new =
+            new_connection(CreateConnection { username: None, database: "3".into(), ..request("redis") }).unwrap();
+        assert_eq!((new.port, new.username, new.database.as_str()), (Some(6379), None, "3"));
+        for bad in ["16", "-1", "sales"] {
+            let err = new_connection(CreateConnection { database: bad.into(), ..request("redis") }).unwrap_err();
+            assert!(matches!(err, ApiError::Validation { ref details, .. } if details["field"] == "database"), "{bad}");
+        }
+    }
+
+    #[test]
     fn sqlite_needs_only_a_path() {
         let new = new_connection(CreateConnection { host: None, username: None, port: Some(1), ..request("sqlite") })
             .unwrap();
@@ -388,7 +425,7 @@ mod tests {
         assert!(matches!(err, ApiError::Validation { ref details, .. } if details["field"] == "username"));
         let err = new_connection(CreateConnection { port: Some(0), ..request("mysql") }).unwrap_err();
         assert!(matches!(err, ApiError::Validation { ref details, .. } if details["field"] == "port"));
-        for bad in ["redis", "oracle", ""] {
+        for bad in ["oracle", ""] {
             let err = new_connection(request(bad)).unwrap_err();
             assert!(matches!(err, ApiError::Validation { ref details, .. } if details["field"] == "driver"), "{bad}");
         }

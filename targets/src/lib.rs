@@ -1,4 +1,4 @@
-//! The only way QueryGPT reaches a user's database (PostgreSQL, MySQL/MariaDB, SQLite).
+//! The only way QueryGPT reaches a user's database (PostgreSQL, MySQL/MariaDB, SQLite, Redis).
 //!
 //! [`Targets`] keeps one small connection pool per connection and offers three calls: [`Targets::schema`],
 //! [`Targets::test`] and [`Targets::execute`]. The SQL validator runs before `execute`, but this layer does not
@@ -23,12 +23,14 @@ mod mysql;
 mod output;
 mod postgres;
 mod redact;
+mod redis;
 mod schema;
 mod session;
 mod sqlite;
 
 pub use error::TargetError;
 pub use output::QueryOutput;
+pub use redis::{MAX_REDIS_DB, redis_db};
 pub use schema::{ColumnInfo, DbSchema, ForeignKey, TableInfo, TableKind};
 
 use querygpt_common::Driver;
@@ -90,6 +92,10 @@ pub struct TargetSettings {
     pub max_connections_per_target: u32,
     /// Which addresses a host may resolve to (the SSRF guard). Pools connect to the checked address.
     pub network: NetworkPolicy,
+    /// Keys a Redis schema sample looks at most.
+    pub redis_sample_keys: usize,
+    /// Time a Redis schema sample may take; the keys seen by then make the schema.
+    pub redis_sample_time: Duration,
 }
 
 impl Default for TargetSettings {
@@ -103,6 +109,8 @@ impl Default for TargetSettings {
             idle_expiry: Duration::from_secs(300),
             max_connections_per_target: 4,
             network: NetworkPolicy::default(),
+            redis_sample_keys: 1000,
+            redis_sample_time: Duration::from_secs(2),
         }
     }
 }
@@ -162,6 +170,7 @@ enum DbPool {
     Postgres(sqlx::PgPool),
     MySql(sqlx::MySqlPool),
     Sqlite(sqlx::SqlitePool),
+    Redis(Box<redis::RedisPool>),
 }
 
 impl DbPool {
@@ -170,6 +179,7 @@ impl DbPool {
             DbPool::Postgres(p) => p.close().await,
             DbPool::MySql(p) => p.close().await,
             DbPool::Sqlite(p) => p.close().await,
+            DbPool::Redis(p) => p.close().await,
         }
     }
 }
@@ -192,6 +202,13 @@ impl Targets {
             DbPool::Postgres(pool) => postgres::schema(pool, &entry.slots, &limits).await,
             DbPool::MySql(pool) => mysql::schema(pool, &entry.slots, &limits, &entry.mysql_flavor).await,
             DbPool::Sqlite(pool) => sqlite::schema(pool, &entry.slots, &limits).await,
+            DbPool::Redis(pool) => {
+                let sample = redis::SampleLimits {
+                    keys: self.settings.redis_sample_keys.max(1),
+                    time: self.settings.redis_sample_time,
+                };
+                redis::schema(pool, &entry.slots, &limits, sample).await
+            }
         };
         schema.map_err(|e| e.redact(secret_of(spec)))
     }
@@ -204,12 +221,14 @@ impl Targets {
             DbPool::Postgres(pool) => postgres::server_info(pool, &entry.slots, &limits).await,
             DbPool::MySql(pool) => mysql::server_info(pool, &entry.slots, &limits, &entry.mysql_flavor).await,
             DbPool::Sqlite(pool) => sqlite::server_info(pool, &entry.slots, &limits).await,
+            DbPool::Redis(pool) => redis::server_info(pool, &entry.slots, &limits).await,
         };
         info.map_err(|e| e.redact(secret_of(spec)))
     }
 
     /// Runs one statement in a read-only session and returns at most `row_cap` rows (see the crate docs for what
-    /// each database enforces). Dropping the future abandons the session safely.
+    /// each database enforces). For Redis, `sql` is validated Redis commands, one per line (checked again here).
+    /// Dropping the future abandons the session safely.
     pub async fn execute(&self, key: &str, spec: &TargetSpec, sql: &str) -> Result<QueryOutput, TargetError> {
         let entry = self.entry(key, spec).await.map_err(|e| e.redact(secret_of(spec)))?;
         let limits = self.settings.limits();
@@ -217,6 +236,7 @@ impl Targets {
             DbPool::Postgres(pool) => postgres::execute(pool, &entry.slots, &limits, sql).await,
             DbPool::MySql(pool) => mysql::execute(pool, &entry.slots, &limits, &entry.mysql_flavor, sql).await,
             DbPool::Sqlite(pool) => sqlite::execute(pool, &entry.slots, &limits, sql).await,
+            DbPool::Redis(pool) => redis::execute(pool, &entry.slots, &limits, sql).await,
         };
         output.map_err(|e| e.redact(secret_of(spec)))
     }
@@ -327,11 +347,9 @@ impl Targets {
             (Driver::Postgresql, _, Some(ip)) => DbPool::Postgres(postgres::pool(spec, ip, &self.settings)?),
             (Driver::Mysql, _, Some(ip)) => DbPool::MySql(mysql::pool(spec, ip, &self.settings)?),
             (Driver::Sqlite, Some(path), _) => DbPool::Sqlite(sqlite::pool(path, &self.settings)),
-            (Driver::Postgresql | Driver::Mysql | Driver::Sqlite, _, _) => {
+            (Driver::Redis, _, Some(ip)) => DbPool::Redis(Box::new(redis::pool(spec, ip)?)),
+            (_, _, _) => {
                 return Err(TargetError::InvalidSpec("a host or a database file path is required".into()));
-            }
-            (Driver::Redis, _, _) => {
-                return Err(TargetError::InvalidSpec("Redis connections cannot run SQL".into()));
             }
         };
         Ok(Entry {

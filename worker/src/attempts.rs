@@ -16,7 +16,7 @@ use crate::failure::Failure;
 use crate::prompt::{self, PromptInput};
 use querygpt_common::messages::{MAX_ATTEMPTS, Stage};
 use querygpt_common::{Driver, ErrorCode, Language};
-use querygpt_llm::extract::extract_sql;
+use querygpt_llm::extract::{extract_command, extract_sql};
 use querygpt_llm::{LlmClient, LlmEndpoint, Prompt, Usage};
 use querygpt_sqlsafe::{Dialect, Policy, Rule};
 use querygpt_targets::{QueryOutput, TargetError, TargetSpec, Targets};
@@ -78,7 +78,11 @@ pub(crate) async fn answer(
         let completion =
             ctx.llm.complete(ctx.endpoint, &prompt, &|| {}).await.map_err(|e| with_attempts(e.into(), &failed))?;
         usage = add_usage(usage, completion.usage);
-        let extracted = extract_sql(&completion.text);
+        // Redis commands are not SQL: the reply's command lines are taken as they are (one per line).
+        let extracted = match ctx.input.driver {
+            Driver::Redis => extract_command(&completion.text),
+            _ => extract_sql(&completion.text),
+        };
         let Some(sql) = extracted.sql else {
             let details = json!({"reply": crate::job::truncate(&completion.text, 500)});
             return Err(with_attempts(

@@ -195,11 +195,7 @@ async fn invalid_connections_name_the_field() {
             "driver",
             "unsupported",
         ),
-        (
-            json!({"name": "x", "driver": "redis", "host": "h", "username": "u", "database": "d"}),
-            "driver",
-            "unsupported",
-        ),
+        (json!({"name": "x", "driver": "redis", "host": "h", "username": "u", "database": "d"}), "database", "invalid"),
         (json!({"name": "x", "driver": "mysql", "username": "u", "database": "d"}), "host", "required"),
         (json!({"name": "x", "driver": "mysql", "host": "", "username": "u", "database": "d"}), "host", "required"),
         (json!({"name": "x", "driver": "mysql", "host": "h", "database": "d"}), "username", "required"),
