@@ -7,6 +7,7 @@ mod chat_failures;
 mod crash;
 mod journey;
 mod large_schema;
+mod redis_chat;
 mod self_correction;
 mod stop;
 mod text2sql;
