@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::openapi::{CommonErrors, Envelope};
+use crate::openapi::{CommonErrors, Envelope, RateLimitedError};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,7 +110,7 @@ struct StreamParams {
 /// executing), `result`, `visualization`, then `done` or `error`. Each event has an `id:`.
 #[utoipa::path(get, path = "/chat/stream", tag = "chat", security(("bearer" = [])), params(StreamParams),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
-        CommonErrors))]
+        CommonErrors, RateLimitedError))]
 async fn stream(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
@@ -127,6 +127,7 @@ async fn stream(
             format!("query is longer than {MAX_QUESTION_CHARS} characters"),
         ));
     }
+    state.rate_limit(crate::rate_limit::Limited::Chat(user.user_id)).await?;
     let settings = state.store.user_settings(user.user_id).await?;
     let language = match params.language.as_deref().map(str::trim) {
         None | Some("") => settings.language.unwrap_or_default(),

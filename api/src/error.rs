@@ -42,10 +42,11 @@ pub enum ApiError {
     /// (unreachable, refused the login, file missing). The message says why, without secrets.
     #[error("database error: {0}")]
     Database(Cow<'static, str>),
-    /// 500: no worker could run the request (none is running, or none answered in time). The client is told so:
-    /// it is not a passing fault of this request, an operator has to start workers.
-    #[error("worker unavailable: {message}")]
-    WorkerUnavailable { reason: &'static str, message: Cow<'static, str> },
+    /// 500: something the request needs is unavailable: no worker could run it (none is running, or none answered
+    /// in time), or the shared state (Redis) that token revocations are checked in cannot be reached. The client is
+    /// told so, with `reason`: it is not a fault of this request, and an operator may have to act.
+    #[error("unavailable: {message}")]
+    Unavailable { reason: &'static str, message: Cow<'static, str> },
     /// 500: a failure of ours. Logged with its cause; the client gets a generic message.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -106,7 +107,7 @@ impl ApiError {
             ApiError::Validation { .. } => ErrorCode::ValidationError,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Database(_) => ErrorCode::DatabaseError,
-            ApiError::WorkerUnavailable { .. } | ApiError::Internal(_) => ErrorCode::InternalError,
+            ApiError::Unavailable { .. } | ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -134,7 +135,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let code = self.code();
         let (message, details): (&str, Value) = match &self {
-            ApiError::Unauthorized { reason, message } | ApiError::WorkerUnavailable { reason, message } => {
+            ApiError::Unauthorized { reason, message } | ApiError::Unavailable { reason, message } => {
                 (&**message, json!({ "reason": reason }))
             }
             ApiError::Forbidden(message) | ApiError::NotFound(message) | ApiError::Database(message) => {
@@ -198,11 +199,11 @@ impl From<PasswordError> for ApiError {
 impl From<BusError> for ApiError {
     fn from(err: BusError) -> Self {
         match err {
-            BusError::NoResponders => ApiError::WorkerUnavailable {
+            BusError::NoResponders => ApiError::Unavailable {
                 reason: "no_worker",
                 message: "no worker is running to handle this request; start one with `querygpt worker`".into(),
             },
-            BusError::TimedOut(after) => ApiError::WorkerUnavailable {
+            BusError::TimedOut(after) => ApiError::Unavailable {
                 reason: "worker_timeout",
                 message: format!("no worker answered within {} s", after.as_secs()).into(),
             },

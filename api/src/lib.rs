@@ -16,6 +16,7 @@ mod health;
 mod models;
 mod openapi;
 mod prompts;
+mod rate_limit;
 mod text2sql;
 mod timestamp;
 mod user_config;
@@ -58,7 +59,8 @@ pub struct AppState {
     /// Name of this API node in event subjects.
     pub node_id: String,
     pub chat: chat::ChatHub,
-    /// Short-lived state every API node shares (Redis in the distributed mode): Text2SQL conversations.
+    /// Short-lived state every API node shares (Redis in the distributed mode): Text2SQL conversations, rate
+    /// limits, session revocations.
     pub shared: Arc<dyn SharedCache>,
 }
 
@@ -82,6 +84,18 @@ impl AppState {
         let Backends { store, bus, shared } = backends;
         let passwords = PasswordHasher::new(settings.auth.password_hash_concurrency);
         Arc::new(AppState { store, bus, settings, tokens, passwords, demo_connection, node_id, chat, shared })
+    }
+}
+
+impl AppState {
+    /// The login sessions, in the shared state.
+    pub fn sessions(&self) -> auth::Sessions<'_> {
+        auth::Sessions::new(&*self.shared, self.tokens.refresh_ttl_secs())
+    }
+
+    /// Counts one hit of `limited` against its configured limit.
+    pub(crate) async fn rate_limit(&self, limited: rate_limit::Limited<'_>) -> Result<(), rate_limit::Refusal> {
+        rate_limit::check(&*self.shared, &self.settings.limits, limited).await
     }
 }
 

@@ -37,7 +37,8 @@ pub(crate) const BEARER: &str = "bearer";
         (name = "connections", description = "The databases a user queries"),
         (name = "config", description = "Per-user settings"),
         (name = "prompts", description = "Per-user prompt templates"),
-        (name = "text2sql", description = "The Text2SQL API")
+        (name = "text2sql", description = "The Text2SQL API"),
+        (name = "health", description = "Liveness and readiness, for load balancers")
     )
 )]
 pub(crate) struct ApiDoc;
@@ -112,6 +113,17 @@ impl IntoResponses for PublicErrors {
         let mut responses = CommonErrors::responses();
         responses.insert("401".into(), error_response("Wrong credentials or token (`UNAUTHORIZED`)"));
         responses
+    }
+}
+
+/// The 429 of a rate-limited endpoint.
+pub(crate) struct RateLimitedError;
+
+impl IntoResponses for RateLimitedError {
+    fn responses() -> BTreeMap<String, RefOr<OpenApiResponse>> {
+        let description = "Too many requests (`RATE_LIMITED`); `Retry-After` and `details.retry_after` say when to \
+                           try again";
+        BTreeMap::from([("429".to_owned(), error_response(description))])
     }
 }
 

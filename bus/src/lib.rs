@@ -145,6 +145,7 @@ pub trait Bus: Send + Sync + 'static {
     /// `Failed` reply when the requester can be told).
     async fn worker_requests(&self) -> Result<BoxStream<'static, WorkerRequestDelivery>, BusError>;
 
-    /// Flushes what this node published (graceful shutdown).
+    /// Flushes what this node published and waits for the server to confirm it: one round trip, so it also tells
+    /// whether the bus answers (graceful shutdown, readiness probes).
     async fn flush(&self) -> Result<(), BusError>;
 }

@@ -61,6 +61,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub demo: DemoSettings,
     pub text2sql: Text2SqlSettings,
+    pub limits: LimitSettings,
     /// Which destinations users' connections and models may point at (the SSRF guard).
     pub network: NetworkPolicy,
 }
@@ -140,6 +141,21 @@ pub struct Text2SqlSettings {
     pub max_columns_per_table: usize,
 }
 
+/// Rate limits, counted in the shared state (Redis in the distributed mode, so every API node counts together) in
+/// fixed windows of a minute. 0 turns a limit off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Questions (`/chat/stream`) one user may ask per minute.
+    pub chat_per_minute: u64,
+    /// `/sql/generate` requests per minute with one API key.
+    pub generate_per_key_per_minute: u64,
+    /// `/sql/generate` requests per minute of one user, all keys and access tokens together.
+    pub generate_per_user_per_minute: u64,
+    /// Login attempts per minute for one e-mail address (slows down password guessing).
+    pub login_per_minute: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DemoSettings {
@@ -165,6 +181,7 @@ impl Default for Settings {
             worker: WorkerSettings::default(),
             demo: DemoSettings::default(),
             text2sql: Text2SqlSettings::default(),
+            limits: LimitSettings::default(),
             network: NetworkPolicy::default(),
         }
     }
@@ -215,6 +232,17 @@ impl Default for Text2SqlSettings {
             max_request_bytes: 2 * 1024 * 1024,
             max_tables: 2000,
             max_columns_per_table: 1000,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            chat_per_minute: 600,
+            generate_per_key_per_minute: 600,
+            generate_per_user_per_minute: 1200,
+            login_per_minute: 20,
         }
     }
 }

@@ -52,6 +52,9 @@ pub trait Store: Send + Sync + 'static {
     /// Name of the backend (`sqlite` or `postgres`), for logs and health.
     fn backend(&self) -> &'static str;
 
+    /// One round trip to the database (`SELECT 1`), for readiness probes.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Creates a user, and in the same transaction its initial connection if one is given (the demo database).
     /// `Conflict` when the e-mail (compared case-insensitively) is taken.
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError>;

@@ -10,10 +10,13 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The user a request is authenticated as. Rejects with 401 `UNAUTHORIZED` when the header is missing or the
-/// token is malformed, forged, expired or a refresh token.
+/// token is malformed, forged, expired, a refresh token, or of a session that has been logged out; with 500
+/// `INTERNAL_ERROR` when revocations cannot be checked (fail closed, see [`super::sessions`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthUser {
     pub user_id: Uuid,
+    /// The login session of the token.
+    pub session_id: Uuid,
 }
 
 impl FromRequestParts<Arc<AppState>> for AuthUser {
@@ -22,7 +25,8 @@ impl FromRequestParts<Arc<AppState>> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         let claims = state.tokens.verify(token, TokenKind::Access)?;
-        Ok(AuthUser { user_id: claims.sub })
+        state.sessions().check(claims.sid).await?;
+        Ok(AuthUser { user_id: claims.sub, session_id: claims.sid })
     }
 }
 

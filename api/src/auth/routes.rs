@@ -1,4 +1,4 @@
-//! `POST /auth/register`, `POST /auth/login`, `POST /auth/refresh`, `GET /auth/me`.
+//! `POST /auth/register`, `POST /auth/login`, `POST /auth/refresh`, `POST /auth/logout`, `GET /auth/me`.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -8,11 +8,12 @@ use serde_json::Map;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::{AuthUser, TokenKind, TokenPair};
+use super::{AuthUser, Sessions, TokenKind, TokenPair};
 use crate::AppState;
 use crate::error::{ApiError, ApiResponse};
 use crate::extract::ValidJson;
-use crate::openapi::{CommonErrors, Envelope, PublicErrors};
+use crate::openapi::{CommonErrors, Envelope, PublicErrors, RateLimitedError};
+use crate::rate_limit::Limited;
 use crate::validate;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,7 +25,12 @@ const MAX_PASSWORD_CHARS: usize = 1024;
 const MAX_DISPLAY_NAME_CHARS: usize = 100;
 
 pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(register)).routes(routes!(login)).routes(routes!(refresh)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -110,7 +116,7 @@ async fn register(
     })?;
     tracing::info!(user_id = %user.id, "user registered");
 
-    let tokens = state.tokens.issue(user.id)?;
+    let tokens = state.tokens.issue(user.id, Sessions::start())?;
     let user =
         RegisteredUser { id: user.id, email: user.email, display_name: user.display_name, created_at: user.created_at };
     Ok(ApiResponse::created(Registration { user, tokens }))
@@ -147,7 +153,7 @@ fn bad_credentials() -> ApiError {
 
 /// Logs in with e-mail and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = Envelope<TokenPair>), PublicErrors))]
+    responses((status = 200, body = Envelope<TokenPair>), PublicErrors, RateLimitedError))]
 async fn login(
     State(state): State<Arc<AppState>>,
     ValidJson(request): ValidJson<LoginRequest>,
@@ -159,6 +165,8 @@ async fn login(
     if request.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(bad_credentials());
     }
+    // Counted per address whether or not it is registered, before any password work.
+    state.rate_limit(Limited::Login(&email)).await?;
     let Some(credentials) = state.store.user_by_email(&email).await? else {
         // Same cost as a wrong password: timing does not reveal whether the e-mail is registered.
         state.passwords.waste_verification(request.password).await?;
@@ -168,10 +176,11 @@ async fn login(
     if !state.passwords.verify(request.password, hash).await? {
         return Err(bad_credentials());
     }
-    Ok(ApiResponse::ok(state.tokens.issue(credentials.user.id)?))
+    Ok(ApiResponse::ok(state.tokens.issue(credentials.user.id, Sessions::start())?))
 }
 
-/// A new token pair for a refresh token.
+/// A new token pair for a refresh token, which is spent: each refresh token works once. Presenting one again
+/// revokes its whole session (`refresh_token_reused`), since it means that someone else holds a copy.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = Envelope<TokenPair>), PublicErrors))]
 async fn refresh(
@@ -184,7 +193,23 @@ async fn refresh(
     if state.store.user_by_id(claims.sub).await?.is_none() {
         return Err(ApiError::unauthorized("invalid_token", "the account of this token no longer exists"));
     }
-    Ok(ApiResponse::ok(state.tokens.issue(claims.sub)?))
+    state.sessions().spend_refresh_token(&claims, jsonwebtoken::get_current_timestamp()).await?;
+    Ok(ApiResponse::ok(state.tokens.issue(claims.sub, claims.sid)?))
+}
+
+#[derive(Serialize, ToSchema)]
+struct LoggedOut {
+    logged_out: bool,
+}
+
+/// Ends the session of the access token on every API node at once: its access and refresh tokens stop working.
+/// Other logins of the same user go on.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<LoggedOut>), CommonErrors))]
+async fn logout(State(state): State<Arc<AppState>>, auth: AuthUser) -> Result<ApiResponse<LoggedOut>, ApiError> {
+    state.sessions().revoke(auth.session_id).await?;
+    tracing::info!(user_id = %auth.user_id, sid = %auth.session_id, "logged out");
+    Ok(ApiResponse::ok(LoggedOut { logged_out: true }).with_message("已退出登录"))
 }
 
 /// The logged-in user.

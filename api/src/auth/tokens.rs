@@ -1,7 +1,9 @@
 //! HS256 JWTs. An access token (`typ: "access"`) authenticates requests; a refresh token (`typ: "refresh"`, longer
 //! lived, with a `jti`) only buys a new pair at `/auth/refresh`. Each is refused where the other is expected.
+//! Both carry the `sid` of the login session they belong to, which is what logout and reuse detection revoke
+//! (`super::sessions`).
 //!
-//! Tokens are stateless: any API node holding the shared secret verifies them without a database round trip.
+//! Signatures are checked without any round trip: any API node holding the shared secret verifies them.
 
 use crate::api_keys::ApiKeyHasher;
 use jsonwebtoken::errors::ErrorKind;
@@ -19,7 +21,7 @@ const ISSUER: &str = "querygpt";
 /// HS256 keys shorter than the hash output weaken it (RFC 7518 section 3.2).
 const MIN_SECRET_BYTES: usize = 32;
 /// Clock skew tolerated between the nodes that issue and verify a token.
-const LEEWAY_SECS: u64 = 30;
+pub(crate) const LEEWAY_SECS: u64 = 30;
 /// File in `data_dir` holding the generated secret of the embedded mode.
 const SECRET_FILE: &str = "jwt.secret";
 
@@ -49,7 +51,9 @@ pub struct Claims {
     pub iss: String,
     pub iat: u64,
     pub exp: u64,
-    /// Unique id of a refresh token (a seam for revocation lists).
+    /// The login session (one per login, kept by every refresh): logging out revokes it.
+    pub sid: Uuid,
+    /// Unique id of a refresh token: each one may be used once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<Uuid>,
 }
@@ -161,11 +165,16 @@ impl TokenKeys {
         self.access_ttl_secs
     }
 
-    /// A fresh access and refresh token for `user_id`.
-    pub fn issue(&self, user_id: Uuid) -> Result<TokenPair, TokenError> {
+    /// Lifetime of refresh tokens: no token signed now is valid for longer (plus the clock-skew leeway).
+    pub fn refresh_ttl_secs(&self) -> u64 {
+        self.refresh_ttl_secs
+    }
+
+    /// A fresh access and refresh token for `user_id` in session `sid`.
+    pub fn issue(&self, user_id: Uuid, sid: Uuid) -> Result<TokenPair, TokenError> {
         let now = get_current_timestamp();
         let claims =
-            |typ, ttl, jti| Claims { sub: user_id, typ, iss: ISSUER.to_owned(), iat: now, exp: now + ttl, jti };
+            |typ, ttl, jti| Claims { sub: user_id, typ, iss: ISSUER.to_owned(), iat: now, exp: now + ttl, sid, jti };
         let access = claims(TokenKind::Access, self.access_ttl_secs, None);
         let refresh = claims(TokenKind::Refresh, self.refresh_ttl_secs, Some(Uuid::new_v4()));
         Ok(TokenPair {
@@ -191,6 +200,9 @@ impl TokenKeys {
             .claims;
         if claims.typ != expected {
             return Err(TokenError::WrongKind { expected, found: claims.typ });
+        }
+        if expected == TokenKind::Refresh && claims.jti.is_none() {
+            return Err(TokenError::Invalid);
         }
         Ok(claims)
     }
@@ -244,11 +256,13 @@ mod tests {
     fn issued_tokens_verify_as_their_own_kind_only() {
         let keys = keys();
         let user = Uuid::new_v4();
-        let pair = keys.issue(user).unwrap();
+        let sid = Uuid::new_v4();
+        let pair = keys.issue(user, sid).unwrap();
         assert_eq!(pair.expires_in, 3600);
         let access = keys.verify(&pair.access_token, TokenKind::Access).unwrap();
-        assert_eq!((access.sub, access.jti), (user, None));
+        assert_eq!((access.sub, access.sid, access.jti), (user, sid, None));
         let refresh = keys.verify(&pair.refresh_token, TokenKind::Refresh).unwrap();
+        assert_eq!(refresh.sid, sid);
         assert!(refresh.jti.is_some());
         assert_eq!(refresh.exp - refresh.iat, 7200);
         assert!(matches!(
@@ -268,6 +282,7 @@ mod tests {
             iss: ISSUER.into(),
             iat: now - 7200,
             exp: now - 3600,
+            sid: Uuid::new_v4(),
             jti: None,
         };
         assert!(matches!(keys.verify(&keys.sign(&old).unwrap(), TokenKind::Access), Err(TokenError::Expired)));
@@ -296,7 +311,8 @@ mod tests {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
         };
         let keys = keys();
-        let claims = serde_json::json!({"sub": Uuid::new_v4(), "typ": "access", "iss": ISSUER, "iat": 0});
+        let claims =
+            serde_json::json!({"sub": Uuid::new_v4(), "typ": "access", "iss": ISSUER, "iat": 0, "sid": Uuid::new_v4()});
         let no_exp = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
         assert!(matches!(keys.verify(&no_exp, TokenKind::Access), Err(TokenError::Invalid)));
 
@@ -304,6 +320,17 @@ mod tests {
         claims["exp"] = (get_current_timestamp() + 600).into();
         let unsigned = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "JWT"})), b64(&claims));
         assert!(matches!(keys.verify(&unsigned, TokenKind::Access), Err(TokenError::Invalid)));
+
+        // Signed with the real key and otherwise valid, but without a session (an older token) or, for a refresh
+        // token, without its one-time id.
+        let mut no_sid = claims.clone();
+        no_sid.as_object_mut().unwrap().remove("sid");
+        let no_sid = encode(&Header::new(Algorithm::HS256), &no_sid, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert!(matches!(keys.verify(&no_sid, TokenKind::Access), Err(TokenError::Invalid)));
+        let mut no_jti = claims;
+        no_jti["typ"] = "refresh".into();
+        let no_jti = encode(&Header::new(Algorithm::HS256), &no_jti, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert!(matches!(keys.verify(&no_jti, TokenKind::Refresh), Err(TokenError::Invalid)));
     }
 
     #[test]
@@ -324,7 +351,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        let token = first.issue(Uuid::new_v4()).unwrap().access_token;
+        let token = first.issue(Uuid::new_v4(), Uuid::new_v4()).unwrap().access_token;
         let second = TokenKeys::from_settings(&settings).unwrap();
         assert!(second.verify(&token, TokenKind::Access).is_ok(), "a restart keeps the secret");
     }
@@ -343,7 +370,7 @@ mod tests {
         settings.auth.jwt_secret = Some(SecretString::new("a shared secret of at least 32 bytes"));
         let a = TokenKeys::from_settings(&settings).unwrap();
         let b = TokenKeys::from_settings(&settings).unwrap();
-        let token = a.issue(Uuid::new_v4()).unwrap().access_token;
+        let token = a.issue(Uuid::new_v4(), Uuid::new_v4()).unwrap().access_token;
         assert!(b.verify(&token, TokenKind::Access).is_ok(), "nodes sharing the secret accept each other's tokens");
     }
 }

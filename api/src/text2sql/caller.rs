@@ -1,6 +1,6 @@
 //! Who calls the Text2SQL API: an API key (`X-API-Key: <key>` or `Authorization: Bearer <key>`), or a v2 access
 //! token in `Authorization: Bearer <token>`. Keys are looked up in the store on every request, so a revoked key
-//! fails at once on every node.
+//! fails at once on every node; so does an access token after its session logged out.
 
 use axum::http::{HeaderMap, header};
 use chrono::Utc;
@@ -11,6 +11,8 @@ use super::error::{Lang, Text2SqlError};
 use crate::AppState;
 use crate::api_keys::PresentedKey;
 use crate::auth::TokenKind;
+use crate::rate_limit::{Limited, Refusal};
+use querygpt_common::ErrorCode;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,21 @@ pub(crate) struct Caller {
     pub user_id: Uuid,
     /// The key used, when it was a key (rate limits count per key).
     pub key_id: Option<Uuid>,
+}
+
+impl Caller {
+    /// Counts this request against the caller's limits: its key's, then its user's.
+    pub(crate) async fn rate_limit(&self, state: &AppState, lang: Lang) -> Result<(), Text2SqlError> {
+        let refused = |refusal: Refusal| Text2SqlError {
+            code: ErrorCode::RateLimited,
+            message: refusal.message(lang == Lang::Zh).into(),
+            retry_after_secs: Some(refusal.retry_after_secs),
+        };
+        if let Some(key_id) = self.key_id {
+            state.rate_limit(Limited::GenerateWithKey(key_id)).await.map_err(refused)?;
+        }
+        state.rate_limit(Limited::GenerateByUser(self.user_id)).await.map_err(refused)
+    }
 }
 
 /// The caller of a request, or `UNAUTHORIZED`.
@@ -42,6 +59,7 @@ pub(crate) async fn authenticate(
         return with_key(state, key, lang).await;
     }
     let claims = state.tokens.verify(credential, TokenKind::Access).map_err(|_| unauthorized())?;
+    state.sessions().check(claims.sid).await.map_err(|err| Text2SqlError::from_api(err.into(), lang))?;
     Ok(Caller { user_id: claims.sub, key_id: None })
 }
 

@@ -95,8 +95,9 @@ impl Text2SqlError {
                 Text2SqlError { code: ErrorCode::RateLimited, message, retry_after_secs }
             }
             ApiError::Unauthorized { .. } => Self::unauthorized(lang),
-            // "No worker is running" / "no worker answered in time": an operator's problem, told as it is.
-            ApiError::WorkerUnavailable { message, .. } => Self::new(ErrorCode::InternalError, message),
+            // "No worker is running", "no worker answered in time", "the shared state is unreachable": an operator's
+            // problem, told as it is.
+            ApiError::Unavailable { message, .. } => Self::new(ErrorCode::InternalError, message),
             ApiError::Internal(cause) => Self::internal(lang, format!("{cause:#}")),
             other => Self::new(other.code(), other.to_string()),
         }

@@ -1,8 +1,8 @@
 //! The Text2SQL API (`../shared/spec/text2sql-api.md`): `POST /sql/generate` writes a statement for a schema the
 //! client describes, in that document's shapes (`{sql, explanation, conversation_id}`, errors `{code, message}`).
 //!
-//! The flow of a request: authenticate (API key or access token) -> check the Content-Type and the body ->
-//! rate limit -> resolve the conversation (new, or a follow-up checked against the stored one) -> a worker writes
+//! The flow of a request: authenticate (API key or access token) -> rate limit (per key and per user) -> check
+//! the Content-Type and the body -> resolve the conversation (new, or a follow-up checked against the stored one) -> a worker writes
 //! and validates the statement with the key owner's default model (this node never calls an LLM) -> the turn is
 //! added to the conversation -> the reply. No target database is contacted.
 
@@ -70,6 +70,7 @@ async fn generate(
 ) -> Result<Json<GeneratedSqlBody>, Text2SqlError> {
     let lang = Lang::of(&headers);
     let caller = caller::authenticate(&state, &headers, lang).await?;
+    caller.rate_limit(&state, lang).await?;
     let limits = &state.settings.text2sql;
     check_content_type(&headers, lang)?;
     let body = axum::body::to_bytes(body, limits.max_request_bytes).await.map_err(|_| {

@@ -151,7 +151,15 @@ async fn missing_forged_expired_and_mistyped_tokens_are_401() {
     let app = TestApp::new().await;
     let user = app.register("token@example.com").await;
     let now = get_current_timestamp();
-    let claims = |typ, exp| Claims { sub: user.id, typ, iss: "querygpt".into(), iat: now - 7200, exp, jti: None };
+    let claims = |typ, exp| Claims {
+        sub: user.id,
+        typ,
+        iss: "querygpt".into(),
+        iat: now - 7200,
+        exp,
+        sid: Uuid::new_v4(),
+        jti: None,
+    };
 
     let expired = app.state.tokens.sign(&claims(TokenKind::Access, now - 3600)).unwrap();
     let forger = TokenKeys::new(b"a different secret, also 32+ bytes long", 3600, 7200).unwrap();
@@ -202,6 +210,7 @@ async fn refresh_accepts_only_valid_refresh_tokens() {
             iss: "querygpt".into(),
             iat: now - 7200,
             exp: now - 3600,
+            sid: Uuid::new_v4(),
             jti: Some(Uuid::new_v4()),
         })
         .unwrap();
@@ -214,6 +223,7 @@ async fn refresh_accepts_only_valid_refresh_tokens() {
             iss: "querygpt".into(),
             iat: now,
             exp: now + 3600,
+            sid: Uuid::new_v4(),
             jti: Some(Uuid::new_v4()),
         })
         .unwrap();
@@ -229,4 +239,111 @@ async fn refresh_accepts_only_valid_refresh_tokens() {
     let reply = app.post("/api/v1/auth/refresh", None, &json!({"refresh_token": ""})).await;
     let details = reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
     assert_eq!(details, &json!({"field": "refresh_token", "reason": "required"}));
+}
+
+/// Refreshes with `token`; returns the reply.
+async fn refresh_with(app: &TestApp, token: &str) -> crate::support::Reply {
+    app.post("/api/v1/auth/refresh", None, &json!({"refresh_token": token})).await
+}
+
+#[tokio::test]
+async fn each_refresh_token_works_once_and_a_reused_one_revokes_the_session() {
+    let app = TestApp::new().await;
+    let user = app.register("rotation@example.com").await;
+    let other_login =
+        app.post("/api/v1/auth/login", None, &json!({"email": "rotation@example.com", "password": PASSWORD})).await;
+    let other_access = other_login.assert_ok(StatusCode::OK)["access_token"].as_str().unwrap().to_owned();
+
+    let first = refresh_with(&app, &user.refresh).await;
+    let first = first.assert_ok(StatusCode::OK).clone();
+    let second = refresh_with(&app, first["refresh_token"].as_str().unwrap()).await;
+    let second = second.assert_ok(StatusCode::OK).clone();
+    app.get("/api/v1/auth/me", second["access_token"].as_str()).await.assert_ok(StatusCode::OK);
+
+    // The first token again: someone holds a copy. The whole session ends: every token it ever got.
+    let reused = refresh_with(&app, &user.refresh).await;
+    assert_eq!(
+        reused.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+        &json!({"reason": "refresh_token_reused"})
+    );
+    for access in
+        [user.access.as_str(), first["access_token"].as_str().unwrap(), second["access_token"].as_str().unwrap()]
+    {
+        let reply = app.get("/api/v1/auth/me", Some(access)).await;
+        assert_eq!(reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), &json!({"reason": "session_revoked"}));
+    }
+    let newest = refresh_with(&app, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(newest.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), &json!({"reason": "session_revoked"}));
+
+    // The user's other login is another session, untouched; logging in again starts a fresh one.
+    app.get("/api/v1/auth/me", Some(&other_access)).await.assert_ok(StatusCode::OK);
+    let again =
+        app.post("/api/v1/auth/login", None, &json!({"email": "rotation@example.com", "password": PASSWORD})).await;
+    let again = again.assert_ok(StatusCode::OK);
+    app.get("/api/v1/auth/me", again["access_token"].as_str()).await.assert_ok(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_of_its_token_only() {
+    let app = TestApp::new().await;
+    let user = app.register("logout@example.com").await;
+    let other =
+        app.post("/api/v1/auth/login", None, &json!({"email": "logout@example.com", "password": PASSWORD})).await;
+    let other_access = other.assert_ok(StatusCode::OK)["access_token"].as_str().unwrap().to_owned();
+
+    let reply = app.post("/api/v1/auth/logout", Some(&user.access), &json!({})).await;
+    assert_eq!(reply.assert_ok(StatusCode::OK), &json!({"logged_out": true}));
+
+    let reply = app.get("/api/v1/models", Some(&user.access)).await;
+    assert_eq!(reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), &json!({"reason": "session_revoked"}));
+    let reply = refresh_with(&app, &user.refresh).await;
+    assert_eq!(reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), &json!({"reason": "session_revoked"}));
+    let reply = app.post("/api/v1/auth/logout", Some(&user.access), &json!({})).await;
+    reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.get("/api/v1/models", Some(&other_access)).await.assert_ok(StatusCode::OK);
+
+    // Logout needs an access token.
+    let reply = app.post("/api/v1/auth/logout", None, &json!({})).await;
+    assert_eq!(reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"), &json!({"reason": "missing_token"}));
+}
+
+#[tokio::test]
+async fn login_attempts_are_rate_limited_per_address() {
+    let app = TestApp::with_settings(|settings| settings.limits.login_per_minute = 3).await;
+    app.register("guess@example.com").await;
+    for _ in 0..3 {
+        let reply = app
+            .post("/api/v1/auth/login", None, &json!({"email": "guess@example.com", "password": "wrong password"}))
+            .await;
+        reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    }
+    // Even the right password waits now: that is what stops guessing.
+    let reply =
+        app.post("/api/v1/auth/login", None, &json!({"email": "GUESS@example.com", "password": PASSWORD})).await;
+    let details = reply.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    let retry_after: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(details, &json!({"retry_after": retry_after}));
+    // Another address is not affected.
+    let reply =
+        app.post("/api/v1/auth/login", None, &json!({"email": "someone@example.com", "password": PASSWORD})).await;
+    reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn questions_are_rate_limited_per_user() {
+    let app = TestApp::with_settings(|settings| settings.limits.chat_per_minute = 2).await;
+    let user = app.register("asker@example.com").await;
+    let other = app.register("other-asker@example.com").await;
+    // No model is configured, so each question is refused after it was counted.
+    for _ in 0..2 {
+        let reply = app.get("/api/v1/chat/stream?query=hello", Some(&user.access)).await;
+        reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+    }
+    let reply = app.get("/api/v1/chat/stream?query=hello", Some(&user.access)).await;
+    reply.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    assert!(reply.headers.contains_key("retry-after"));
+    assert!(reply.json["error"]["message"].as_str().unwrap().contains("at most 2 per minute"), "{}", reply.text);
+    let reply = app.get("/api/v1/chat/stream?query=hello", Some(&other.access)).await;
+    reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
 }

@@ -30,6 +30,24 @@ async fn health_has_the_flat_shape_and_needs_no_token() {
 }
 
 #[tokio::test]
+async fn readiness_reports_each_dependency() {
+    let app = TestApp::new().await;
+    let reply = app.get("/api/v1/health/ready", None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["status"], "ready");
+    let checks = reply.json["checks"].as_object().unwrap();
+    let backends: Vec<(&str, &str, &str)> = checks
+        .iter()
+        .map(|(name, check)| (name.as_str(), check["status"].as_str().unwrap(), check["backend"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        backends,
+        [("bus", "ok", "in-process"), ("shared_state", "ok", "in-process"), ("store", "ok", "sqlite")]
+    );
+    assert!(checks.values().all(|check| check["latency_ms"].as_f64().is_some() && check.get("error").is_none()));
+}
+
+#[tokio::test]
 async fn bodies_that_are_not_json_are_validation_errors() {
     let app = TestApp::new().await;
     let reply = app.request(Method::POST, "/api/v1/auth/register", None, Some(Body::from("{\"email\": "))).await;

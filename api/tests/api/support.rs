@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use base64::Engine;
 use querygpt_api::{AppState, TokenKeys, chat, router};
 use querygpt_bus::InProcessBus;
@@ -27,6 +27,7 @@ pub struct TestApp {
 /// A response: status, raw body text (for "the secret is not in it" checks) and parsed JSON.
 pub struct Reply {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub text: String,
     pub json: Value,
 }
@@ -44,13 +45,24 @@ impl TestApp {
     }
 
     pub async fn with_demo(demo_connection: Option<NewConnection>) -> Self {
+        Self::build(demo_connection, |_| {}).await
+    }
+
+    /// A test application whose settings `configure` changes (e.g. tight rate limits).
+    pub async fn with_settings(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::build(None, configure).await
+    }
+
+    async fn build(demo_connection: Option<NewConnection>, configure: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         let secrets = SecretBox::from_base64("test", &key).unwrap();
         let store = querygpt_store::open(&url, secrets, true).await.unwrap();
         let bus = Arc::new(InProcessBus::new(Subjects::new(format!("test{}", Uuid::new_v4().simple()))));
-        let settings = Arc::new(Settings { data_dir: dir.path().to_owned(), ..Settings::default() });
+        let mut settings = Settings { data_dir: dir.path().to_owned(), ..Settings::default() };
+        configure(&mut settings);
+        let settings = Arc::new(settings);
         let tokens = TokenKeys::new(JWT_SECRET, 3600, 7 * 24 * 3600).unwrap();
         // The only place the tests build the chat hub.
         let shared = Arc::new(querygpt_cache::InProcessCache::default());
@@ -79,10 +91,11 @@ impl TestApp {
         };
         let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, text, json }
+        Reply { status, headers, text, json }
     }
 
     pub async fn get(&self, uri: &str, token: Option<&str>) -> Reply {

@@ -215,6 +215,11 @@ macro_rules! store_impl {
                     $name
                 }
 
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+
                 async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
                     let now = now_micros();
                     let user = User {

@@ -71,6 +71,7 @@ async fn run_sqlite<F: Future<Output = ()>>(case: impl FnOnce(Harness) -> F) {
     let url = format!("sqlite://{}", path.display());
     let store = open(&url, secrets(), true).await.unwrap();
     assert_eq!(store.backend(), "sqlite");
+    store.ping().await.expect("a fresh SQLite store answers a ping");
     let raw = Raw::Sqlite(SqlitePool::connect(&url).await.unwrap());
     case(Harness { store, raw, url }).await;
 }
@@ -79,6 +80,7 @@ async fn run_postgres<F: Future<Output = ()>>(case: impl FnOnce(Harness) -> F) {
     with_pg_database(|url| async move {
         let store = open(&url, secrets(), true).await.unwrap();
         assert_eq!(store.backend(), "postgres");
+        store.ping().await.expect("a fresh PostgreSQL store answers a ping");
         let raw = Raw::Pg(PgPool::connect(&url).await.unwrap());
         case(Harness { store, raw, url }).await;
     })
