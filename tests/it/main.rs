@@ -9,6 +9,7 @@ mod journey;
 mod large_schema;
 mod redis_chat;
 mod self_correction;
+mod shared_state;
 mod stop;
 mod text2sql;
 mod validate_cli;

@@ -135,3 +135,53 @@ pub fn connection_body(name: &str, driver: &str, url: &str) -> serde_json::Value
         "database": parsed.path().trim_start_matches('/'),
     })
 }
+
+/// A `redis-server` of one test's own, on a free port, that the test can kill and start again on the same port
+/// (a Redis outage the shared Redis must not suffer). Nothing is persisted: a restart starts empty.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnRedis {
+    pub async fn start() -> OwnRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut redis = OwnRedis { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`: every connection breaks at once.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().expect("SIGKILL redis-server");
+            child.wait().await.expect("redis-server reaped");
+        }
+    }
+
+    /// Starts the server (again) and waits until it answers `PING`.
+    pub async fn restart(&mut self) {
+        let port = self.port.to_string();
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (scripts/services.sh installs it)");
+        self.child = Some(child);
+        let client = redis::Client::open(self.url()).expect("redis URL");
+        for _ in 0..200 {
+            if let Ok(mut connection) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on port {port} did not start");
+    }
+}

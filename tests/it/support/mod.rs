@@ -33,7 +33,8 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     embedded: Option<RunningApp>,
     env: Vec<(String, String)>,
-    api: Option<Child>,
+    /// The API processes: the first serves `base`, more come from [`TestApp::spawn_api`].
+    apis: Vec<Child>,
     workers: Vec<Child>,
 }
 
@@ -85,7 +86,7 @@ impl TestApp {
             data_dir,
             embedded: Some(running),
             env: Vec::new(),
-            api: None,
+            apis: Vec::new(),
             workers: Vec::new(),
         }
     }
@@ -93,6 +94,12 @@ impl TestApp {
     /// The distributed mode: migrate, one API process and one worker process, against NATS and a fresh
     /// PostgreSQL database. Jobs are redelivered after 3 s of silence.
     pub async fn distributed() -> TestApp {
+        Self::distributed_with(&[]).await
+    }
+
+    /// [`TestApp::distributed`] with more environment variables for every process (they win over the defaults),
+    /// e.g. `("QUERYGPT_LIMITS__CHAT_PER_MINUTE", "3")`.
+    pub async fn distributed_with(extra_env: &[(&str, &str)]) -> TestApp {
         let llm = FakeLlm::start().await;
         let data_dir = tempfile::tempdir().expect("temp dir");
         let store_url = databases::fresh_postgres_database().await;
@@ -113,6 +120,8 @@ impl TestApp {
             ("QUERYGPT_WORKER__LLM_MAX_RETRIES".into(), "2".into()),
             ("QUERYGPT_LOG".into(), "info".into()),
         ];
+        let mut env = env;
+        env.extend(extra_env.iter().map(|(name, value)| (name.to_string(), value.to_string())));
         let mut app = TestApp {
             mode: Mode::Distributed,
             base: format!("http://127.0.0.1:{port}/api/v1"),
@@ -121,13 +130,13 @@ impl TestApp {
             data_dir,
             embedded: None,
             env,
-            api: None,
+            apis: Vec::new(),
             workers: Vec::new(),
         };
         let status = app.command("migrate").0.status().await.expect("run migrate");
         assert!(status.success(), "querygpt migrate failed");
-        app.api = Some(app.command("api").0.spawn().expect("spawn api"));
-        app.wait_until_healthy().await;
+        app.apis.push(app.command("api").0.spawn().expect("spawn api"));
+        app.wait_until_healthy(&app.base).await;
         app.spawn_worker().await;
         app
     }
@@ -175,9 +184,22 @@ impl TestApp {
         worker.wait().await.expect("worker reaped");
     }
 
-    async fn wait_until_healthy(&self) {
+    /// Starts one more API process on its own port, sharing everything else with the first; returns its base URL
+    /// (`http://127.0.0.1:PORT/api/v1`) once it answers.
+    pub async fn spawn_api(&mut self) -> String {
+        assert_eq!(self.mode, Mode::Distributed, "only the distributed mode has API processes");
+        let base = format!("http://127.0.0.1:{}/api/v1", free_port());
+        let listen = base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
+        let (mut command, _) = self.command("api");
+        command.env("QUERYGPT_LISTEN", listen);
+        self.apis.push(command.spawn().expect("spawn api"));
+        self.wait_until_healthy(&base).await;
+        base
+    }
+
+    async fn wait_until_healthy(&self, base: &str) {
         for _ in 0..300 {
-            if let Ok(response) = self.http.get(format!("{}/health", self.base)).send().await
+            if let Ok(response) = self.http.get(format!("{base}/health")).send().await
                 && response.status().is_success()
             {
                 return;
@@ -202,7 +224,19 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        self.request_at(&self.base, method, path, token, body).await
+    }
+
+    /// [`TestApp::request`] to the API node at `base` (see [`TestApp::spawn_api`]).
+    pub async fn request_at(
+        &self,
+        base: &str,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{base}{path}"));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
