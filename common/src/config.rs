@@ -120,6 +120,10 @@ pub struct WorkerSettings {
     /// How long a connection's schema is reused (shared by every worker) before it is read again; 0 reads it for
     /// every question.
     pub schema_cache_ttl_secs: u64,
+    /// Keys a Redis connection's schema sample (a bounded `SCAN`) looks at most.
+    pub redis_sample_keys: usize,
+    /// Milliseconds a Redis schema sample may take; the keys seen by then make the schema.
+    pub redis_sample_ms: u64,
 }
 
 /// The Text2SQL API (`POST /sql/generate`).
@@ -219,6 +223,8 @@ impl Default for WorkerSettings {
             max_attempts: 3,
             test_timeout_secs: 15,
             schema_cache_ttl_secs: 300,
+            redis_sample_keys: 1000,
+            redis_sample_ms: 2000,
         }
     }
 }

@@ -27,6 +27,15 @@ pub enum PromptKind {
     Explanation,
 }
 
+/// What a target is queried with, which decides the default rules of the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryLanguage {
+    /// One read-only SELECT (PostgreSQL, MySQL, SQLite).
+    Sql,
+    /// Read-only Redis commands, one per line.
+    Redis,
+}
+
 /// One placeholder of a template and what it stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Placeholder {
@@ -87,6 +96,18 @@ impl PromptKind {
             (PromptKind::Correction, Language::Zh) => DEFAULT_CORRECTION_ZH,
             (PromptKind::Explanation, Language::En) => DEFAULT_EXPLANATION_EN,
             (PromptKind::Explanation, Language::Zh) => DEFAULT_EXPLANATION_ZH,
+        }
+    }
+
+    /// The built-in template in `language` for a Redis target. The explanation and generation templates are the
+    /// same as for SQL; the rules and the correction speak of commands.
+    pub fn redis_default_text(self, language: Language) -> &'static str {
+        match (self, language) {
+            (PromptKind::System, Language::En) => DEFAULT_SYSTEM_REDIS_EN,
+            (PromptKind::System, Language::Zh) => DEFAULT_SYSTEM_REDIS_ZH,
+            (PromptKind::Correction, Language::En) => DEFAULT_CORRECTION_REDIS_EN,
+            (PromptKind::Correction, Language::Zh) => DEFAULT_CORRECTION_REDIS_ZH,
+            (kind, language) => kind.default_text(language),
         }
     }
 
@@ -193,6 +214,16 @@ impl PromptSet {
     /// The template the worker uses: the user's, else the default in `language`.
     pub fn effective(&self, kind: PromptKind, language: Language) -> &str {
         self.custom(kind).unwrap_or_else(|| kind.default_text(language))
+    }
+
+    /// [`PromptSet::effective`] for a question about `target`: where the user set no template, a Redis target
+    /// gets defaults that ask for read-only Redis commands instead of a SELECT.
+    pub fn effective_for(&self, kind: PromptKind, language: Language, target: QueryLanguage) -> &str {
+        match (self.custom(kind), target) {
+            (Some(custom), _) => custom,
+            (None, QueryLanguage::Sql) => kind.default_text(language),
+            (None, QueryLanguage::Redis) => kind.redis_default_text(language),
+        }
     }
 
     /// No template is customised.
@@ -309,6 +340,20 @@ const DEFAULT_CORRECTION_EN: &str = "This statement failed:\n```sql\n{sql}\n```\
 const DEFAULT_CORRECTION_ZH: &str = "这条语句执行失败：\n```sql\n{sql}\n```\n错误：{error}\n请写出一条修正后的 {dialect} \
 语句来回答这个问题：{question}";
 
+const DEFAULT_SYSTEM_REDIS_EN: &str = "You answer questions about the data in a Redis database with read-only Redis \
+commands, one per line (at most 10).\nRules: only read commands (GET, MGET, HGET, HGETALL, HMGET, LRANGE, SMEMBERS, \
+SCARD, ZRANGE, ZSCORE, XRANGE, TYPE, TTL, EXISTS, STRLEN, SCAN with MATCH and COUNT); never write, delete, expire, \
+run scripts or administrative commands; use only the key patterns of the schema you are given, which lists \
+sampled keys with their type and, for hashes, their fields; prefer SCAN over KEYS.";
+const DEFAULT_SYSTEM_REDIS_ZH: &str = "你用只读的 Redis 命令回答关于 Redis 数据库中数据的问题，每行一条命令（最多 10 \
+条）。\n规则：只能使用读命令（GET、MGET、HGET、HGETALL、HMGET、LRANGE、SMEMBERS、SCARD、ZRANGE、ZSCORE、XRANGE、TYPE、TTL、\
+EXISTS、STRLEN、带 MATCH 和 COUNT 的 SCAN）；绝不写入、删除、设置过期、运行脚本或管理命令；只使用给出的结构中的键模式\
+（其中列出了抽样的键、类型以及哈希的字段）；优先用 SCAN 而不是 KEYS。";
+const DEFAULT_CORRECTION_REDIS_EN: &str = "These commands failed:\n```redis\n{sql}\n```\nError: {error}\nWrite \
+corrected read-only Redis commands that answer the question: {question}";
+const DEFAULT_CORRECTION_REDIS_ZH: &str = "这些命令执行失败：\n```redis\n{sql}\n```\n错误：{error}\n请写出修正后的只读 \
+Redis 命令来回答这个问题：{question}";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +395,24 @@ mod tests {
     fn unknown_placeholder_message_lists_the_allowed_ones() {
         let err = PromptKind::System.check("{x}").unwrap_err();
         assert_eq!(err.to_string(), "unknown placeholder `{x}` (allowed: {dialect}, {language})");
+    }
+
+    #[test]
+    fn redis_targets_get_rules_for_commands_unless_the_user_set_their_own() {
+        for language in [Language::En, Language::Zh] {
+            for kind in PromptKind::ALL {
+                kind.check(kind.redis_default_text(language)).unwrap_or_else(|e| panic!("{kind} {language:?}: {e}"));
+            }
+            let defaults = PromptSet::default();
+            let rules = defaults.effective_for(PromptKind::System, language, QueryLanguage::Redis);
+            assert!(rules.contains("HGETALL") && !rules.contains("SELECT"), "{rules}");
+            assert_eq!(
+                defaults.effective_for(PromptKind::System, language, QueryLanguage::Sql),
+                PromptKind::System.default_text(language)
+            );
+        }
+        let set = PromptSet { system: Some("mine".into()), ..PromptSet::default() };
+        assert_eq!(set.effective_for(PromptKind::System, Language::En, QueryLanguage::Redis), "mine");
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Default for TargetSettings {
 
 impl TargetSettings {
     /// Defaults with the service's query limits (`worker.query_timeout_secs`, `row_cap`, `max_result_bytes`), its
-    /// SQLite directory and its network policy.
+    /// SQLite directory, its network policy and its Redis sample caps.
     pub fn from_settings(settings: &Settings) -> Self {
         let worker = &settings.worker;
         TargetSettings {
@@ -126,6 +126,8 @@ impl TargetSettings {
             max_result_bytes: worker.max_result_bytes,
             sqlite_root: Some(settings.sqlite_dir()),
             network: settings.network,
+            redis_sample_keys: worker.redis_sample_keys.max(1),
+            redis_sample_time: Duration::from_millis(worker.redis_sample_ms.max(1)),
             ..TargetSettings::default()
         }
     }

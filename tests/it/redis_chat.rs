@@ -32,6 +32,19 @@ async fn a_redis_connection_answers_read_only_commands() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let connection_id = created["data"]["id"].as_str().unwrap().to_owned();
 
+    // The connection test connects and warns that the default login can write; the schema is the key sample.
+    let (status, tested) =
+        app.post(&format!("/connections/{connection_id}/test"), &session.access_token, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert_eq!(tested["data"]["connected"], true, "{tested}");
+    assert!(tested["data"]["warnings"].as_array().is_some_and(|w| !w.is_empty()), "a writable login: {tested}");
+    let (status, schema) = app.get(&format!("/connections/{connection_id}/schema"), &session.access_token).await;
+    assert_eq!(status, StatusCode::OK, "{schema}");
+    let tables = schema["data"]["tables"].as_array().unwrap();
+    let users = tables.iter().find(|t| t["name"] == "user:*").unwrap_or_else(|| panic!("{schema}"));
+    let columns: Vec<&str> = users["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(columns.contains(&"name") && columns.contains(&"age"), "{columns:?}");
+
     app.llm.on_prompt_containing("删除", Reply::text("DEL user:1001"));
     app.llm.on_prompt_containing("删除", Reply::text("HGETALL user:1001"));
     app.llm.set_default(Reply::text("HGETALL user:1001"));
@@ -42,6 +55,9 @@ async fn a_redis_connection_answers_read_only_commands() {
         let rows = result.data["data"].to_string();
         assert!(rows.contains("Alice") && rows.contains("name"), "{}", result.data);
     }
+    // The model was asked for Redis commands, not for a SELECT.
+    let prompt = app.llm.requests().last().unwrap().prompt_text();
+    assert!(prompt.contains("只读的 Redis 命令") && prompt.contains("HGETALL"), "{prompt}");
     let exists: i64 = redis::cmd("EXISTS").arg("user:1001").query_async(&mut conn).await.unwrap();
     assert_eq!(exists, 1, "nothing was deleted");
     let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();

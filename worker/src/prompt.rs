@@ -8,7 +8,7 @@
 //! | last user | `sql_generation` (`{schema}`, `{question}`)  |
 
 use querygpt_common::messages::PriorTurn;
-use querygpt_common::prompts::{PromptKind, PromptSet, PromptValues, language_name, render};
+use querygpt_common::prompts::{PromptKind, PromptSet, PromptValues, QueryLanguage, language_name, render};
 use querygpt_common::{Driver, Language};
 use querygpt_llm::{Prompt, PromptMessage};
 use querygpt_store::{Message, Role};
@@ -44,7 +44,7 @@ pub fn build(input: &PromptInput<'_>, history: &[PriorTurn]) -> Built {
     };
     let (schema, tables) = (fitted.text, fitted.tables);
     let values = values(input, &schema);
-    let template = |kind| input.templates.effective(kind, input.language);
+    let template = |kind| input.templates.effective_for(kind, input.language, query_language(input.driver));
     let system = format!(
         "{}\n\n{}",
         render(template(PromptKind::System), &values),
@@ -55,7 +55,7 @@ pub fn build(input: &PromptInput<'_>, history: &[PriorTurn]) -> Built {
         .flat_map(|turn| {
             let question = turn.question.clone().unwrap_or_else(|| unknown_question(input.language).to_owned());
             // Earlier answers are given as the SQL they ran: that is what a follow-up question refines.
-            [PromptMessage::user(question), PromptMessage::assistant(format!("```sql\n{}\n```", turn.sql))]
+            [PromptMessage::user(question), PromptMessage::assistant(fenced(input.driver, &turn.sql))]
         })
         .collect();
     messages.push(PromptMessage::user(render(template(PromptKind::SqlGeneration), &values)));
@@ -90,8 +90,24 @@ pub fn turns_of(messages: &[Message]) -> Vec<PriorTurn> {
 /// template with the error.
 pub fn correction(input: &PromptInput<'_>, sql: &str, error: &str) -> [PromptMessage; 2] {
     let values = PromptValues { sql, error, ..values(input, "") };
-    let template = input.templates.effective(PromptKind::Correction, input.language);
-    [PromptMessage::assistant(format!("```sql\n{sql}\n```")), PromptMessage::user(render(template, &values))]
+    let template = input.templates.effective_for(PromptKind::Correction, input.language, query_language(input.driver));
+    [PromptMessage::assistant(fenced(input.driver, sql)), PromptMessage::user(render(template, &values))]
+}
+
+/// An earlier answer as the model would have written it: in a fenced block of its language.
+fn fenced(driver: Driver, statement: &str) -> String {
+    let tag = match query_language(driver) {
+        QueryLanguage::Sql => "sql",
+        QueryLanguage::Redis => "redis",
+    };
+    format!("```{tag}\n{statement}\n```")
+}
+
+fn query_language(driver: Driver) -> QueryLanguage {
+    match driver {
+        Driver::Redis => QueryLanguage::Redis,
+        Driver::Mysql | Driver::Postgresql | Driver::Sqlite => QueryLanguage::Sql,
+    }
 }
 
 /// Placeholder values of a prompt; `schema` is the schema text as sent.
@@ -159,6 +175,28 @@ mod tests {
             assert!(prompt.system.contains("SQLite"));
             assert!(prompt.system.contains(r#"{"sql": "...""#), "{}", prompt.system);
         }
+    }
+
+    #[test]
+    fn a_redis_target_is_asked_for_read_only_commands() {
+        let schema = schema();
+        let templates = PromptSet::default();
+        let input = PromptInput {
+            driver: Driver::Redis,
+            schema: &schema,
+            question: "how many sessions?",
+            language: Language::En,
+            templates: &templates,
+            schema_budget: 24 * 1024,
+            index: None,
+        };
+        let history = [PriorTurn { question: Some("first".into()), sql: "HGETALL user:1".into() }];
+        let prompt = build(&input, &history).prompt;
+        assert!(prompt.system.contains("read-only Redis commands") && !prompt.system.contains("SELECT"));
+        assert_eq!(prompt.messages[1].content, "```redis\nHGETALL user:1\n```");
+        let [answer, retry] = correction(&input, "DEL user:1", "writes are refused");
+        assert_eq!(answer.content, "```redis\nDEL user:1\n```");
+        assert!(retry.content.contains("read-only Redis commands"), "{}", retry.content);
     }
 
     #[test]
