@@ -13,7 +13,7 @@
 use anyhow::{Context, bail};
 use querygpt_api::chat::ChatHub;
 use querygpt_api::{AppState, Backends, TokenKeys};
-use querygpt_bus::{Bus, InProcessBus, NatsBus, NatsJobOptions};
+use querygpt_bus::{Bus, InProcessBus, InProcessOptions, NatsBus, NatsJobOptions};
 use querygpt_common::Driver;
 use querygpt_common::config::Settings;
 use querygpt_common::subjects::Subjects;
@@ -111,7 +111,11 @@ async fn open_bus(settings: &Settings, role: Role) -> anyhow::Result<Arc<dyn Bus
             };
             Ok(Arc::new(NatsBus::connect(url, subjects, options).await?))
         }
-        None if role == Role::Serve => Ok(Arc::new(InProcessBus::new(subjects))),
+        None if role == Role::Serve => {
+            let options =
+                InProcessOptions { max_deliver: settings.jobs.delivery_limit(), ..InProcessOptions::default() };
+            Ok(Arc::new(InProcessBus::with_options(subjects, options)))
+        }
         None => bail!("`{role:?}` runs apart from its peers: set nats_url (QUERYGPT_NATS_URL)"),
     }
 }

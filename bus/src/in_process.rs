@@ -2,7 +2,7 @@
 
 mod requests;
 
-use crate::{Bus, BusError, DUPLICATE_WINDOW, JobAcker, JobDelivery, WorkerRequestDelivery};
+use crate::{Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, JobAcker, JobDelivery, WorkerRequestDelivery};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -21,6 +21,9 @@ use uuid::Uuid;
 const EVENT_BUFFER: usize = 65_536;
 /// Cancellations buffered per subscriber before the oldest are dropped.
 const CANCEL_BUFFER: usize = 1_024;
+/// Jobs whose events are kept for [`Bus::replay_events`] (besides [`EVENTS_MAX_AGE`]): results can be large, and
+/// in one process a client resumes within seconds or not at all.
+const KEPT_JOBS: usize = 1_024;
 
 /// Limits of the in-process bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,8 @@ struct Shared {
     recent: Mutex<RecentIds>,
     /// Event subscribers by API node id.
     events: Mutex<HashMap<String, Vec<mpsc::Sender<JobEvent>>>>,
+    /// Recent jobs' events, and who follows them (`replay_events`).
+    kept: Mutex<KeptEvents>,
     cancels: broadcast::Sender<CancelRequest>,
     requests: requests::Listeners,
 }
@@ -86,6 +91,7 @@ impl InProcessBus {
                 jobs_rx: tokio::sync::Mutex::new(jobs_rx),
                 recent: Mutex::new(RecentIds::default()),
                 events: Mutex::new(HashMap::new()),
+                kept: Mutex::new(KeptEvents::default()),
                 cancels,
                 requests: requests::Listeners::default(),
             }),
@@ -118,6 +124,50 @@ impl Shared {
         let rest = subject.strip_prefix(self.subjects.prefix())?.strip_prefix(".events.")?;
         let (node, job) = rest.split_once('.')?;
         (!node.is_empty() && !job.is_empty() && !job.contains('.')).then_some(node)
+    }
+}
+
+/// The events of the last [`KEPT_JOBS`] jobs of the last [`EVENTS_MAX_AGE`], and the replays that follow them.
+#[derive(Default)]
+struct KeptEvents {
+    /// When each job's first event came, oldest first.
+    order: VecDeque<(Instant, Uuid)>,
+    jobs: HashMap<Uuid, KeptJob>,
+}
+
+#[derive(Default)]
+struct KeptJob {
+    events: Vec<JobEvent>,
+    followers: Vec<mpsc::Sender<JobEvent>>,
+}
+
+impl KeptEvents {
+    fn record(&mut self, event: &JobEvent) {
+        let now = Instant::now();
+        while let Some((at, job_id)) = self.order.front().copied() {
+            if self.order.len() < KEPT_JOBS && now.duration_since(at) < EVENTS_MAX_AGE {
+                break;
+            }
+            self.order.pop_front();
+            self.jobs.remove(&job_id);
+        }
+        let job = self.jobs.entry(event.job_id).or_insert_with(|| {
+            self.order.push_back((now, event.job_id));
+            KeptJob::default()
+        });
+        job.events.push(event.clone());
+        job.followers.retain(|follower| follower.try_send(event.clone()).is_ok());
+    }
+
+    /// The kept events of `job_id`, and a receiver of the ones to come.
+    fn follow(&mut self, job_id: Uuid) -> (Vec<JobEvent>, mpsc::Receiver<JobEvent>) {
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER.min(1024));
+        let job = self.jobs.entry(job_id).or_insert_with(|| {
+            self.order.push_back((Instant::now(), job_id));
+            KeptJob::default()
+        });
+        job.followers.push(tx);
+        (job.events.clone(), rx)
     }
 }
 
@@ -259,6 +309,7 @@ impl Bus for InProcessBus {
             warn!(subject, "event subject addresses no API node; dropped");
             return Ok(());
         };
+        self.shared.kept.lock().unwrap_or_else(PoisonError::into_inner).record(event);
         let mut events = self.shared.events.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(subscribers) = events.get_mut(node) {
             subscribers.retain(|subscriber| match subscriber.try_send(event.clone()) {
@@ -283,6 +334,11 @@ impl Bus for InProcessBus {
         subscribers.retain(|subscriber| !subscriber.is_closed());
         subscribers.push(tx);
         Ok(ReceiverStream::new(rx).boxed())
+    }
+
+    async fn replay_events(&self, job_id: Uuid) -> Result<BoxStream<'static, JobEvent>, BusError> {
+        let (kept, following) = self.shared.kept.lock().unwrap_or_else(PoisonError::into_inner).follow(job_id);
+        Ok(futures::stream::iter(kept).chain(ReceiverStream::new(following)).boxed())
     }
 
     async fn publish_cancel(&self, cancel: &CancelRequest) -> Result<(), BusError> {

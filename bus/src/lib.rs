@@ -3,7 +3,8 @@
 //!
 //! - Jobs are durable and delivered to exactly one worker at a time, at least once: a worker acks a job when its
 //!   answer is stored and published; a worker that dies lets the job be redelivered after the ack wait.
-//! - Events are fire-and-forget messages addressed to the API node that holds the job's SSE stream.
+//! - Events are addressed to the API node that holds the job's SSE stream, and kept for a while so that a stream
+//!   can resume on any node. An answer's events, once published, survive a reconnect of either side.
 //! - Cancellations are broadcast to every node.
 //! - Worker requests (model and connection tests, schemas) go to exactly one listening worker, which answers the
 //!   waiting API node directly; with no worker listening the API node knows at once.
@@ -24,6 +25,8 @@ use std::time::Duration;
 
 /// Window in which a second submission of the same job id is dropped (`Bus::submit_job`).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How long events are kept for a client to resume its stream ([`Bus::replay_events`]).
+pub const EVENTS_MAX_AGE: Duration = Duration::from_secs(15 * 60);
 
 /// What caused a bus failure: kept as the error's `source()`, so logs show it and callers can look into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -121,11 +124,28 @@ pub trait Bus: Send + Sync + 'static {
     /// wait while they wait). Malformed jobs are dead-lettered inside the bus and never yielded.
     async fn job_deliveries(&self, prefetch: usize) -> Result<BoxStream<'static, JobDelivery>, BusError>;
 
-    /// Publishes one event to `subject` (the job's `events_subject`).
+    /// Publishes one event to `subject` (the job's `events_subject`). Once a terminal event (`done`, `error`) or an
+    /// answer's `result` / `visualization` is published, it reaches its API node even across a reconnect of either
+    /// side (NATS: it is stored in the events stream, and the publish ack awaited). Progress events are sent
+    /// without waiting.
     async fn publish_event(&self, subject: &str, event: &JobEvent) -> Result<(), BusError>;
 
-    /// Events addressed to API node `node_id` (all its jobs, one subscription).
+    /// Publishes `events` in order, as [`Bus::publish_event`] would one by one, but waiting for the bus only once
+    /// (the acks of a batch are awaited together).
+    async fn publish_events(&self, subject: &str, events: &[JobEvent]) -> Result<(), BusError> {
+        for event in events {
+            self.publish_event(subject, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Events addressed to API node `node_id` (all its jobs, one subscription). On NATS the subscription survives
+    /// a server restart without losing a stored event: it resumes after the last event it delivered.
     async fn subscribe_events(&self, node_id: &str) -> Result<BoxStream<'static, JobEvent>, BusError>;
+
+    /// Every event of job `job_id` still kept (NATS: the last [`EVENTS_MAX_AGE`]), from its first, then the ones
+    /// that follow, whichever API node they were addressed to: how a client resumes its stream on another node.
+    async fn replay_events(&self, job_id: uuid::Uuid) -> Result<BoxStream<'static, JobEvent>, BusError>;
 
     /// Broadcasts a cancellation to every node.
     async fn publish_cancel(&self, cancel: &CancelRequest) -> Result<(), BusError>;

@@ -1,9 +1,9 @@
-//! The NATS JetStream backend: durable jobs on a work-queue stream, core NATS for events, cancellations and worker
-//! requests.
+//! The NATS JetStream backend: durable jobs on a work-queue stream, events on a limits stream that keeps them for a
+//! while, core NATS for cancellations and worker requests.
 
 mod requests;
 
-use crate::{BoxError, Bus, BusError, DUPLICATE_WINDOW, JobAcker, JobDelivery, WorkerRequestDelivery};
+use crate::{BoxError, Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, JobAcker, JobDelivery, WorkerRequestDelivery};
 use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use querygpt_common::error_chain;
-use querygpt_common::messages::{BusMessage, CancelRequest, JobEvent, QueryJob, WorkerReply, WorkerRequest};
+use querygpt_common::messages::{BusMessage, CancelRequest, ChatEvent, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use querygpt_common::subjects::Subjects;
+use querygpt_common::{ErrorCode, error_chain};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -47,6 +47,9 @@ const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Events the events stream keeps at most; the oldest go first. A bound in messages rather than bytes: JetStream
+/// reserves a stream's `max_bytes` from the server's storage up front, for every deployment prefix.
+const EVENTS_MAX_MESSAGES: i64 = 10_000_000;
 /// Header values cannot hold line breaks and should stay small.
 const MAX_REASON_LEN: usize = 512;
 
@@ -75,7 +78,12 @@ pub fn dead_letter_stream(subjects: &Subjects) -> String {
 /// - `<PREFIX>_DEAD` ([`dead_letter_stream`]): limits stream on `subjects.dead_letter()` keeping dead jobs for
 ///   [`DEAD_LETTER_MAX_AGE`], each with a [`DEAD_REASON_HEADER`]. Jobs land there when unreadable, when a worker
 ///   dead-letters them, and when they exhaust `max_deliver` (a job stream watches the server's advisories).
-/// - Events and cancellations are core NATS messages: fire-and-forget, dropped for a subscriber that falls behind.
+/// - `<PREFIX>_EVENTS` ([`Subjects::events_stream`]): limits stream on `<prefix>.events.>`, file storage, keeping
+///   every event for [`EVENTS_MAX_AGE`]. Each API node reads its own events through an ordered consumer, which
+///   resumes after the last event it saw when the connection or the server comes back: an event published while
+///   the node was cut off is delivered when it reconnects. Workers await the publish ack of an answer's events
+///   before they ack the job. [`Bus::replay_events`] reads one job's events from the start, on any node.
+/// - Cancellations are core NATS messages: fire-and-forget.
 /// - Worker requests are core NATS request/reply on `subjects.worker_requests()`; workers subscribe in the queue
 ///   group `workers`, so each request reaches one of them.
 #[derive(Clone)]
@@ -98,6 +106,7 @@ impl NatsBus {
         let client = connect_with_retry(url, &subjects).await?;
         let jetstream = jetstream::new(client.clone());
         ensure_dead_letter_stream(&jetstream, &subjects).await?;
+        ensure_events_stream(&jetstream, &subjects).await?;
         let consumer = ensure_jobs_topology(&jetstream, &subjects, options).await?;
         info!(url, stream = %subjects.jobs_stream(), "connected to the NATS bus");
         Ok(NatsBus { inner: Arc::new(Inner { client, jetstream, subjects, options, consumer }) })
@@ -159,6 +168,20 @@ async fn ensure_dead_letter_stream(js: &jetstream::Context, subjects: &Subjects)
         config.storage = StorageType::File;
         config.max_age = DEAD_LETTER_MAX_AGE;
         config.duplicate_window = DUPLICATE_WINDOW;
+    })
+    .await
+    .map(drop)
+}
+
+async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<(), BusError> {
+    let events = subjects.all_events();
+    ensure_stream(js, &subjects.events_stream(), |config| {
+        config.subjects = vec![events.clone()];
+        config.retention = RetentionPolicy::Limits;
+        config.storage = StorageType::File;
+        config.max_age = EVENTS_MAX_AGE;
+        config.max_messages = EVENTS_MAX_MESSAGES;
+        config.discard = stream::DiscardPolicy::Old;
     })
     .await
     .map(drop)
@@ -270,6 +293,74 @@ fn consumer_unavailable(err: BoxError) -> BusError {
 }
 
 impl Inner {
+    /// The events on `subject` from the events stream, starting as `start` says, through an ordered consumer: no
+    /// acks, and it recreates itself after the last event it delivered when the connection or the server comes
+    /// back, so nothing stored in between is missed. Should it end anyway, it is opened again after that event.
+    async fn ordered_events(
+        &self,
+        subject: String,
+        start: DeliverPolicy,
+    ) -> Result<BoxStream<'static, JobEvent>, BusError> {
+        let stream_name = self.subjects.events_stream();
+        let open = {
+            let jetstream = self.jetstream.clone();
+            move |deliver_policy: DeliverPolicy| {
+                let (jetstream, stream_name, filter_subject) =
+                    (jetstream.clone(), stream_name.clone(), subject.clone());
+                async move {
+                    let stream = jetstream
+                        .get_stream_no_info(&stream_name)
+                        .await
+                        .map_err(|err| BusError::unavailable("cannot open the events stream", err))?;
+                    let config = pull::OrderedConfig { filter_subject, deliver_policy, ..Default::default() };
+                    let consumer = stream
+                        .create_consumer(config)
+                        .await
+                        .map_err(|err| BusError::unavailable("cannot read the events stream", err))?;
+                    consumer.messages().await.map_err(|err| BusError::unavailable("cannot read the events stream", err))
+                }
+            }
+        };
+        let messages = open(start).await?;
+        let state = (Some(messages), 0u64, Backoff::new());
+        let events = futures::stream::unfold(state, move |(mut messages, mut last, mut backoff)| {
+            let open = open.clone();
+            async move {
+                loop {
+                    let Some(current) = messages.as_mut() else {
+                        tokio::time::sleep(backoff.next_delay()).await;
+                        let from = DeliverPolicy::ByStartSequence { start_sequence: last + 1 };
+                        match open(from).await {
+                            Ok(reopened) => messages = Some(reopened),
+                            Err(err) => warn!(error = error_chain(&err), "cannot reopen the events stream"),
+                        }
+                        continue;
+                    };
+                    match current.next().await {
+                        Some(Ok(message)) => {
+                            backoff = Backoff::new();
+                            if let Ok(info) = message.info() {
+                                last = info.stream_sequence;
+                            }
+                            match JobEvent::decode(&message.payload) {
+                                Ok(event) => return Some((event, (messages, last, backoff))),
+                                Err(err) => {
+                                    warn!(subject = %message.subject, error = %err, "dropping an unreadable event")
+                                }
+                            }
+                        }
+                        Some(Err(err)) => debug!(error = %err, "events stream hiccup; the ordered consumer recovers"),
+                        None => {
+                            warn!("the events stream ended; reopening it after the last event seen");
+                            messages = None;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(events.boxed())
+    }
+
     /// Publishes a copy of a job to the dead-letter stream and waits for the server to store it. The message id makes
     /// a repeated attempt for the same stored job harmless.
     async fn publish_dead_copy(
@@ -351,12 +442,39 @@ impl Inner {
             Some(n) => format!("delivered {n} times without being acknowledged"),
             None => "delivered the maximum number of times without being acknowledged".to_owned(),
         };
-        self.publish_dead_copy(message.payload, &reason, Some(sequence), deliveries).await?;
+        self.publish_dead_copy(message.payload.clone(), &reason, Some(sequence), deliveries).await?;
+        self.tell_exhausted(&message.payload, deliveries).await;
         if let Err(err) = stream.delete_message(sequence).await {
             debug!(sequence, error = %err, "exhausted job already removed by another worker");
         }
         warn!(sequence, %reason, "job moved to the dead-letter stream");
         Ok(())
+    }
+}
+
+impl Inner {
+    /// Ends the stream of a job that exhausted its deliveries with an `error` event (`INTERNAL_ERROR`,
+    /// `details.reason = "deliveries_exhausted"`): its last worker died without a word. Every worker sees the
+    /// advisory, so the event may come more than once; API nodes keep the first.
+    async fn tell_exhausted(&self, payload: &[u8], deliveries: Option<i64>) {
+        let Ok(job) = QueryJob::decode(payload) else { return };
+        let message = match job.language {
+            querygpt_common::Language::Zh => "服务多次尝试均未能完成此问题，请重试",
+            querygpt_common::Language::En => "the service could not answer on any delivery; try again",
+        };
+        let details = serde_json::json!({"reason": "deliveries_exhausted", "deliveries": deliveries});
+        let event =
+            ChatEvent::Error { code: ErrorCode::InternalError, message: message.to_owned(), details: Some(details) };
+        let event = JobEvent::new(job.job_id, event);
+        if let Err(err) = self.publish_durable(&job.events_subject, &event).await {
+            error!(job_id = %job.job_id, error = error_chain(&err), "cannot tell the client that its job was given up");
+        }
+    }
+
+    /// Publishes `event` to the events stream and waits for the server to store it.
+    async fn publish_durable(&self, subject: &str, event: &JobEvent) -> Result<(), BusError> {
+        let ack = self.jetstream.publish(subject.to_owned(), event.encode().into()).await.map_err(publish_error)?;
+        ack.await.map_err(publish_error).map(drop)
     }
 }
 
@@ -599,18 +717,38 @@ impl Bus for NatsBus {
     }
 
     async fn publish_event(&self, subject: &str, event: &JobEvent) -> Result<(), BusError> {
-        self.inner
-            .client
-            .publish(subject.to_owned(), event.encode().into())
-            .await
-            .map_err(|err| BusError::unavailable("cannot publish an event", err))
+        self.publish_events(subject, std::slice::from_ref(event)).await
+    }
+
+    async fn publish_events(&self, subject: &str, events: &[JobEvent]) -> Result<(), BusError> {
+        let mut acks = Vec::new();
+        for event in events {
+            let payload: Bytes = event.encode().into();
+            if matches!(event.event, ChatEvent::Progress { .. }) {
+                // Stored by the events stream all the same; only nobody waits for it.
+                self.inner
+                    .client
+                    .publish(subject.to_owned(), payload)
+                    .await
+                    .map_err(|err| BusError::unavailable("cannot publish an event", err))?;
+            } else {
+                acks.push(self.inner.jetstream.publish(subject.to_owned(), payload).await.map_err(publish_error)?);
+            }
+        }
+        for ack in acks {
+            ack.await.map_err(publish_error)?;
+        }
+        Ok(())
     }
 
     async fn subscribe_events(&self, node_id: &str) -> Result<BoxStream<'static, JobEvent>, BusError> {
         let subject = self.inner.subjects.node_events(node_id);
-        let subscriber = self.inner.client.subscribe(subject).await.map_err(|err| subscribe_failed("events", err))?;
-        self.round_trip().await?;
-        Ok(decoded(subscriber, "event"))
+        self.inner.ordered_events(subject, DeliverPolicy::New).await
+    }
+
+    async fn replay_events(&self, job_id: uuid::Uuid) -> Result<BoxStream<'static, JobEvent>, BusError> {
+        let subject = self.inner.subjects.events_of_job(job_id);
+        self.inner.ordered_events(subject, DeliverPolicy::All).await
     }
 
     async fn publish_cancel(&self, cancel: &CancelRequest) -> Result<(), BusError> {

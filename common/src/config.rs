@@ -82,10 +82,12 @@ pub struct AuthSettings {
 pub struct JobSettings {
     /// JetStream AckWait: how long a silent worker keeps a job before it is redelivered to another.
     pub ack_wait_secs: u64,
-    /// Deliveries before a job is moved to the dead-letter subject.
+    /// Deliveries before a job is moved to the dead-letter subject; -1 (or 0) for no limit, as in NATS.
     pub max_deliver: i64,
     /// How long an SSE stream waits for its job's answer before it ends with an error.
     pub stream_timeout_secs: u64,
+    /// A client whose stream breaks has this long to resume it (`Last-Event-ID`) before its job is cancelled.
+    pub resume_grace_secs: u64,
     /// How long an API node waits for a worker to answer a request (model test, connection test, schema).
     pub request_timeout_secs: u64,
 }
@@ -202,9 +204,27 @@ impl Default for AuthSettings {
     }
 }
 
+impl JobSettings {
+    /// Whether delivery number `attempt` (1 for the first) of a job is its last: after it, the job is given up.
+    pub fn is_last_delivery(&self, attempt: u64) -> bool {
+        self.max_deliver > 0 && attempt >= self.max_deliver.unsigned_abs()
+    }
+
+    /// The delivery limit of the in-process bus: 0 for none.
+    pub fn delivery_limit(&self) -> u64 {
+        self.max_deliver.max(0).unsigned_abs()
+    }
+}
+
 impl Default for JobSettings {
     fn default() -> Self {
-        JobSettings { ack_wait_secs: 30, max_deliver: 5, stream_timeout_secs: 300, request_timeout_secs: 20 }
+        JobSettings {
+            ack_wait_secs: 30,
+            max_deliver: 5,
+            stream_timeout_secs: 300,
+            resume_grace_secs: 10,
+            request_timeout_secs: 20,
+        }
     }
 }
 
@@ -322,6 +342,17 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negative_or_zero_delivery_limit_is_none() {
+        for unlimited in [-1, 0] {
+            let jobs = JobSettings { max_deliver: unlimited, ..JobSettings::default() };
+            assert!(!jobs.is_last_delivery(1_000_000));
+            assert_eq!(jobs.delivery_limit(), 0);
+        }
+        let jobs = JobSettings { max_deliver: 2, ..JobSettings::default() };
+        assert_eq!((jobs.is_last_delivery(1), jobs.is_last_delivery(2), jobs.delivery_limit()), (false, true, 2));
+    }
 
     #[test]
     fn secrets_do_not_show_in_debug() {

@@ -43,6 +43,16 @@ impl Subjects {
         format!("{}.events.{node_id}.*", self.prefix)
     }
 
+    /// Events of one job, whichever node streams them (for resuming a stream on another node).
+    pub fn events_of_job(&self, job_id: Uuid) -> String {
+        format!("{}.events.*.{job_id}", self.prefix)
+    }
+
+    /// Every event of the deployment (captured by the JetStream events stream).
+    pub fn all_events(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
     /// Core subject of [`crate::messages::WorkerRequest`]s: workers listen on it in one queue group, so each request
     /// reaches one of them.
     pub fn worker_requests(&self) -> String {
@@ -51,7 +61,16 @@ impl Subjects {
 
     /// JetStream stream name derived from the prefix (stream names cannot contain dots).
     pub fn jobs_stream(&self) -> String {
-        format!("{}_JOBS", self.prefix.replace(['.', '-', '*', '>'], "_").to_ascii_uppercase())
+        format!("{}_JOBS", self.stream_base())
+    }
+
+    /// Name of the JetStream stream that keeps every event for a while (see [`Subjects::all_events`]).
+    pub fn events_stream(&self) -> String {
+        format!("{}_EVENTS", self.stream_base())
+    }
+
+    fn stream_base(&self) -> String {
+        self.prefix.replace(['.', '-', '*', '>'], "_").to_ascii_uppercase()
     }
 }
 
@@ -67,5 +86,7 @@ mod tests {
         assert_eq!(s.node_events("n1"), "qg.events.n1.*");
         assert_eq!(Subjects::new("qg.test-1").jobs_stream(), "QG_TEST_1_JOBS");
         assert_eq!(s.worker_requests(), "qg.rpc.worker");
+        assert_eq!(s.events_of_job(job), format!("qg.events.*.{job}"));
+        assert_eq!((s.all_events().as_str(), s.events_stream().as_str()), ("qg.events.>", "QG_EVENTS"));
     }
 }

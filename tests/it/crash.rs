@@ -29,7 +29,7 @@ async fn a_killed_worker_s_job_is_finished_by_another() {
     events.extend(stream.collect().await);
     let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(names, ["progress", "progress", "progress", "result", "visualization", "done"], "{events:?}");
-    let ids: Vec<u32> = events.iter().map(|e| e.id.as_deref().unwrap().parse().unwrap()).collect();
+    let ids: Vec<u32> = events.iter().map(|e| e.seq()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "events out of order: {ids:?}");
     assert_eq!(events[3].data["rows_count"], 3);
     assert_eq!(app.llm.request_count(), 2, "the second worker asked the LLM again");

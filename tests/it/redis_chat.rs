@@ -45,8 +45,8 @@ async fn a_redis_connection_answers_read_only_commands() {
     let columns: Vec<&str> = users["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert!(columns.contains(&"name") && columns.contains(&"age"), "{columns:?}");
 
-    app.llm.on_prompt_containing("删除", Reply::text("DEL user:1001"));
-    app.llm.on_prompt_containing("删除", Reply::text("HGETALL user:1001"));
+    app.llm.on_prompt_containing("删除 user:1001", Reply::text("DEL user:1001"));
+    app.llm.on_prompt_containing("删除 user:1001", Reply::text("HGETALL user:1001"));
     app.llm.set_default(Reply::text("HGETALL user:1001"));
     for query in ["user:1001 的全部字段", "删除 user:1001"] {
         let events = app.ask(&session, &[("query", query), ("connection_id", &connection_id)]).await.collect().await;

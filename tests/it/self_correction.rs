@@ -24,7 +24,7 @@ async fn ask(app: &TestApp, session: &Session, connection_id: &str) -> Vec<SseEv
 /// `(event, stage, attempt)` of every event, and their ids.
 fn shape(events: &[SseEvent]) -> (Vec<(String, Value, Value)>, Vec<u32>) {
     let shape = events.iter().map(|e| (e.event.clone(), e.data["stage"].clone(), e.data["attempt"].clone())).collect();
-    let ids = events.iter().map(|e| e.id.as_deref().unwrap().parse().unwrap()).collect();
+    let ids = events.iter().map(|e| e.seq()).collect();
     (shape, ids)
 }
 

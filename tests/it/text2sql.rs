@@ -437,8 +437,8 @@ async fn a_redis_conversation_and_a_refused_write(mode: Mode) {
         {"name": "name", "type": "string", "comment": "用户名"}, {"name": "age", "type": "string", "comment": "年龄"}]}]});
     app.llm.on_prompt_containing("age 字段", answer("HGET user:1001 name\nHGET user:1001 age", "两个字段"));
     app.llm.on_prompt_containing("所有用户 key", answer("KEYS user:*", "列出 key"));
-    app.llm.on_prompt_containing("删除", answer("DEL user:1001", "删除"));
-    app.llm.on_prompt_containing("删除", answer("HGETALL user:1001", "只读取"));
+    app.llm.on_prompt_containing("删除 user:1001", answer("DEL user:1001", "删除"));
+    app.llm.on_prompt_containing("删除 user:1001", answer("HGETALL user:1001", "只读取"));
     app.llm.set_default(answer("HGET user:1001 name", "获取 key user:1001 的 hash 字段 name"));
 
     let first = post_json(&app, &key, json!({"query": "获取 user:1001 的 name 字段", "schema": redis_schema, "database": {"type": "redis", "version": "7.0"}})).await;

@@ -42,13 +42,16 @@ impl EventSink {
         self.publish(ChatEvent::Progress { stage, message, conversation_id, attempt }).await
     }
 
-    /// The whole answer: result, optional chart, done.
+    /// The whole answer: result, optional chart, done, in one batch whose acks are awaited together. `Ok` means the
+    /// bus holds all of them: the job may be acked.
     pub async fn answer(&self, result: ChatEvent, chart: Option<Value>, message_id: Uuid) -> Result<(), BusError> {
-        self.publish(result).await?;
-        if let Some(chart) = chart {
-            self.publish(ChatEvent::Visualization { chart }).await?;
-        }
-        self.publish(ChatEvent::Done { conversation_id: self.conversation_id, message_id }).await
+        let done = ChatEvent::Done { conversation_id: self.conversation_id, message_id };
+        let events: Vec<JobEvent> = [Some(result), chart.map(|chart| ChatEvent::Visualization { chart }), Some(done)]
+            .into_iter()
+            .flatten()
+            .map(|event| JobEvent::new(self.job_id, event))
+            .collect();
+        self.bus.publish_events(&self.subject, &events).await
     }
 
     /// An `error` event, its message in the question's language (see `localize`).

@@ -151,21 +151,27 @@ impl Worker {
             Outcome::Finished(Ok(())) => acker.ack().await,
             Outcome::Finished(Err(Failure::User { code, message, details })) => {
                 tracing::info!(%code, %message, "job answered with an error");
-                publish_error(&sink, code, message, details).await;
-                acker.ack().await
+                match publish_error(&sink, code, message, details).await {
+                    Ok(()) => acker.ack().await,
+                    // Unacked, it comes back and the client is told then: an answer is never lost on the way.
+                    Err(()) => acker.retry_later(Duration::from_secs(1)).await,
+                }
             }
-            Outcome::Finished(Err(Failure::Transient(cause))) if (attempt as i64) < self.jobs.max_deliver => {
+            Outcome::Finished(Err(Failure::Transient(cause))) if !self.jobs.is_last_delivery(attempt) => {
                 tracing::warn!(reason = format!("{cause:#}"), "job failed on infrastructure; it will be retried");
                 acker.retry_later(Duration::from_secs(2u64.pow(attempt.min(5) as u32))).await
             }
             Outcome::Finished(Err(Failure::Transient(cause))) => {
                 let reason = format!("{cause:#}");
                 tracing::error!(%reason, "job failed on its last delivery");
-                publish_error(&sink, ErrorCode::InternalError, "the service could not answer; try again".into(), None)
-                    .await;
+                let details = serde_json::json!({"reason": "deliveries_exhausted", "deliveries": attempt});
+                let message = "the service could not answer on any delivery; try again".into();
+                // Told or not (the bus is failing too), the job goes: it has had all its deliveries.
+                let _ = publish_error(&sink, ErrorCode::InternalError, message, Some(details)).await;
                 acker.dead_letter(&reason).await
             }
             Outcome::Cancelled => {
+                // The API node has already ended the stream with `CANCELLED`; this one is for a resumed stream.
                 if let Err(e) = sink.publish(ChatEvent::stopped(job.language)).await {
                     tracing::warn!(error = error_chain(&e), "could not publish the stop");
                 }
@@ -179,8 +185,14 @@ impl Worker {
     }
 }
 
-async fn publish_error(sink: &EventSink, code: ErrorCode, message: String, details: Option<serde_json::Value>) {
-    if let Err(e) = sink.error(code, message, details).await {
+/// Publishes the `error` event of a job; `Err` (logged) when the bus did not take it.
+async fn publish_error(
+    sink: &EventSink,
+    code: ErrorCode,
+    message: String,
+    details: Option<serde_json::Value>,
+) -> Result<(), ()> {
+    sink.error(code, message, details).await.map_err(|e| {
         tracing::warn!(error = error_chain(&e), "could not publish the error event");
-    }
+    })
 }

@@ -72,6 +72,7 @@ impl TestApp {
         // The fake LLM and the test databases live on this machine.
         settings.network.allow_loopback = true;
         settings.jobs.stream_timeout_secs = 60;
+        settings.jobs.resume_grace_secs = 1;
         settings.worker.llm_timeout_secs = 20;
         settings.worker.llm_max_retries = 2;
         configure(&mut settings);
@@ -116,6 +117,8 @@ impl TestApp {
             ("QUERYGPT_JOBS__ACK_WAIT_SECS".into(), "3".into()),
             ("QUERYGPT_NETWORK__ALLOW_LOOPBACK".into(), "true".into()),
             ("QUERYGPT_JOBS__STREAM_TIMEOUT_SECS".into(), "60".into()),
+            // A departed client's job is cancelled 1 s after it left, unless its stream is resumed.
+            ("QUERYGPT_JOBS__RESUME_GRACE_SECS".into(), "1".into()),
             ("QUERYGPT_WORKER__LLM_TIMEOUT_SECS".into(), "20".into()),
             ("QUERYGPT_WORKER__LLM_MAX_RETRIES".into(), "2".into()),
             ("QUERYGPT_LOG".into(), "info".into()),

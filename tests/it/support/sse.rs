@@ -11,6 +11,15 @@ pub struct SseEvent {
     pub data: Value,
 }
 
+impl SseEvent {
+    /// The sequence number in the event's `id` (`<job_id>:<seq>`).
+    pub fn seq(&self) -> u32 {
+        let id = self.id.as_deref().unwrap_or_else(|| panic!("an event without id: {self:?}"));
+        let (_, seq) = id.split_once(':').unwrap_or_else(|| panic!("id is not <job_id>:<seq>: {id}"));
+        seq.parse().unwrap_or_else(|_| panic!("not a sequence number: {id}"))
+    }
+}
+
 /// An open event stream.
 pub struct SseStream {
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,

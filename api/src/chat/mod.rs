@@ -3,20 +3,19 @@
 //! A question becomes a [`QueryJob`] on the bus; the job's events come back to this node on one subscription
 //! ([`ChatHub::run`]) and are routed to the stream that waits for them. The stream drops events it has already
 //! sent (a job re-run after a worker crash repeats them), ends after `done` or `error`, and cancels the job when
-//! the client goes away.
+//! the client goes away and does not come back ([`body`]). A request with `Last-Event-ID` resumes a stream
+//! instead, on whichever node it reaches, from the events the bus keeps.
 
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResponse};
 use crate::extract::{ValidJson, ValidQuery};
 use axum::extract::State;
-use axum::http::HeaderValue;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use querygpt_bus::Bus;
-use querygpt_common::ErrorCode;
 use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent, QueryJob, Question};
 use querygpt_store::{Connection, Model};
 use serde::{Deserialize, Serialize};
@@ -25,9 +24,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::openapi::{CommonErrors, Envelope, RateLimitedError};
-use std::convert::Infallible;
+use body::{ResumePoint, StreamGuard};
+
+mod body;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -104,18 +104,28 @@ struct StreamParams {
     connection_id: Option<String>,
     /// `zh` or `en`; default: the user's `language` setting.
     language: Option<String>,
+    /// Resume a stream after this event `id` (`<job_id>:<seq>`) instead of asking: the same as a `Last-Event-ID`
+    /// header, for clients that cannot set one. `query` is then ignored.
+    last_event_id: Option<String>,
 }
 
 /// Asks a question and streams its answer as Server-Sent Events: `progress` (analyzing, generating_sql,
-/// executing), `result`, `visualization`, then `done` or `error`. Each event has an `id:`.
+/// executing), `result`, `visualization`, then `done` or `error`. Each event has an `id:` (`<job_id>:<seq>`):
+/// with it as `Last-Event-ID` (or `last_event_id`), the request resumes that stream on any node instead.
+/// A stream cut by a server restart ends with a `reconnect` event.
 #[utoipa::path(get, path = "/chat/stream", tag = "chat", security(("bearer" = [])), params(StreamParams),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
         CommonErrors, RateLimitedError))]
 async fn stream(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
+    headers: HeaderMap,
     ValidQuery(params): ValidQuery<StreamParams>,
 ) -> Result<Response, ApiError> {
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(last) = last_event_id.or_else(|| params.last_event_id.clone()).filter(|id| !id.trim().is_empty()) {
+        return resume(&state, user, ResumePoint::parse(&last)?).await;
+    }
     let question = params.query.as_deref().map(str::trim).unwrap_or_default();
     if question.is_empty() {
         return Err(ApiError::invalid_field("query", "required", "query must not be empty"));
@@ -175,105 +185,42 @@ async fn stream(
         conversation_id: job.conversation_id,
         finished: false,
     };
-    state.bus.submit_job(&job).await?;
+    // Who may resume this stream, for every node; at the same time as the job goes out.
+    let owner = body::owner_key(job_id);
+    let owned = body::Owner { user_id: job.user_id, conversation_id: job.conversation_id }.encode();
+    let (submitted, recorded) =
+        tokio::join!(state.bus.submit_job(&job), state.shared.set(&owner, &owned, querygpt_bus::EVENTS_MAX_AGE));
+    submitted?;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "cannot record the job's owner: its stream cannot be resumed");
+    }
 
-    let timeout = Duration::from_secs(state.settings.jobs.stream_timeout_secs);
-    let body = event_stream(receiver, guard, timeout, state.chat.shutdown.clone());
-    let mut response = Sse::new(body).keep_alive(KeepAlive::default()).into_response();
-    if let Ok(value) = HeaderValue::from_str(&job.conversation_id.to_string()) {
+    let events = tokio_stream::wrappers::ReceiverStream::new(receiver).boxed();
+    let response = body::response(events, guard, 0, state.chat.shutdown.clone());
+    Ok(with_stream_headers(response, job.conversation_id))
+}
+
+/// Resumes the stream of `point.job_id` after `point.seq`.
+async fn resume(state: &Arc<AppState>, user: AuthUser, point: ResumePoint) -> Result<Response, ApiError> {
+    let (events, conversation_id) = body::resume(state, user.user_id, point).await?;
+    let guard = StreamGuard {
+        state: state.clone(),
+        job_id: point.job_id,
+        user_id: user.user_id,
+        conversation_id,
+        finished: false,
+    };
+    let response = body::response(events, guard, point.seq, state.chat.shutdown.clone());
+    Ok(with_stream_headers(response, conversation_id))
+}
+
+fn with_stream_headers(mut response: Response, conversation_id: Uuid) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&conversation_id.to_string()) {
         response.headers_mut().insert("x-conversation-id", value);
     }
     // Tell reverse proxies (nginx) not to buffer the stream.
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
-}
-
-/// State of one SSE body.
-struct StreamState {
-    receiver: mpsc::Receiver<JobEvent>,
-    guard: StreamGuard,
-    last_seq: u32,
-    ended: bool,
-    deadline: tokio::time::Instant,
-    shutdown: CancellationToken,
-}
-
-/// The SSE body: events in sequence order without duplicates, ending after the terminal event, on timeout, or on
-/// shutdown.
-fn event_stream(
-    receiver: mpsc::Receiver<JobEvent>,
-    guard: StreamGuard,
-    timeout: Duration,
-    shutdown: CancellationToken,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let state = StreamState { receiver, guard, last_seq: 0, ended: false, deadline, shutdown };
-    futures::stream::unfold(state, |mut st| async move {
-        if st.ended {
-            return None;
-        }
-        loop {
-            let job_id = st.guard.job_id;
-            let event = tokio::select! {
-                event = st.receiver.recv() => match event {
-                    Some(event) => {
-                        // The job ended by itself, or by a stop that every worker has received: nothing to cancel.
-                        st.guard.finished |= event.event.is_terminal();
-                        event
-                    }
-                    None => return None,
-                },
-                // The guard stays unfinished: dropping it cancels the abandoned job.
-                _ = tokio::time::sleep_until(st.deadline) => JobEvent::new(
-                    job_id,
-                    ChatEvent::error(ErrorCode::InternalError, "no answer in time; the query was abandoned"),
-                ),
-                _ = st.shutdown.cancelled() => {
-                    // The job goes on and its answer is stored; the client finds it in the conversation.
-                    st.guard.finished = true;
-                    JobEvent::new(job_id, ChatEvent::error(ErrorCode::InternalError, "the server is restarting; the answer will be in the conversation"))
-                }
-            };
-            if event.seq <= st.last_seq {
-                continue;
-            }
-            st.last_seq = event.seq;
-            st.ended = event.event.is_terminal();
-            let sse = Event::default()
-                .event(event.event.name())
-                .id(event.seq.to_string())
-                .json_data(&event.event)
-                .expect("chat events always serialize");
-            return Some((Ok(sse), st));
-        }
-    })
-}
-
-/// Unregisters a stream when its response body is dropped; if the job had not finished (the client went away),
-/// cancels it so that the LLM call and the query stop.
-struct StreamGuard {
-    state: Arc<AppState>,
-    job_id: Uuid,
-    user_id: Uuid,
-    conversation_id: Uuid,
-    finished: bool,
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        self.state.chat.streams.remove(&self.job_id);
-        if self.finished {
-            return;
-        }
-        let cancel =
-            CancelRequest::new(self.user_id, self.conversation_id, Some(self.job_id), CancelReason::ClientGone);
-        let bus = self.state.bus.clone();
-        tokio::spawn(async move {
-            if let Err(e) = bus.publish_cancel(&cancel).await {
-                tracing::warn!(error = %e, "cannot cancel the job of a departed client");
-            }
-        });
-    }
+    response
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
