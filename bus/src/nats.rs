@@ -21,6 +21,7 @@ use querygpt_common::subjects::Subjects;
 use querygpt_common::{ErrorCode, error_chain};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -97,19 +98,22 @@ struct Inner {
     subjects: Subjects,
     options: NatsJobOptions,
     consumer: PullConsumer,
+    /// Counts the connections to the server: each change is a reconnect.
+    connections: Arc<watch::Sender<u64>>,
 }
 
 impl NatsBus {
     /// Connects (retrying a few times), then creates or updates the jobs stream, its consumer and the dead-letter
     /// stream. After the first connection the client reconnects forever.
     pub async fn connect(url: &str, subjects: Subjects, options: NatsJobOptions) -> Result<Self, BusError> {
-        let client = connect_with_retry(url, &subjects).await?;
+        let connections = Arc::new(watch::channel(0).0);
+        let client = connect_with_retry(url, &subjects, connections.clone()).await?;
         let jetstream = jetstream::new(client.clone());
         ensure_dead_letter_stream(&jetstream, &subjects).await?;
         ensure_events_stream(&jetstream, &subjects).await?;
         let consumer = ensure_jobs_topology(&jetstream, &subjects, options).await?;
         info!(url, stream = %subjects.jobs_stream(), "connected to the NATS bus");
-        Ok(NatsBus { inner: Arc::new(Inner { client, jetstream, subjects, options, consumer }) })
+        Ok(NatsBus { inner: Arc::new(Inner { client, jetstream, subjects, options, consumer, connections }) })
     }
 
     /// The subjects this bus uses.
@@ -132,19 +136,31 @@ impl NatsBus {
     }
 }
 
-async fn connect_with_retry(url: &str, subjects: &Subjects) -> Result<async_nats::Client, BusError> {
+/// Connects to `url`; `connections` counts every (re)connection from then on.
+async fn connect_with_retry(
+    url: &str,
+    subjects: &Subjects,
+    connections: Arc<watch::Sender<u64>>,
+) -> Result<async_nats::Client, BusError> {
     let mut backoff = Backoff::new();
     let mut attempt = 1;
     loop {
+        let connections = connections.clone();
         let options = ConnectOptions::new()
             .name(format!("querygpt {}", subjects.prefix()))
             .max_reconnects(None)
-            .event_callback(|event| async move {
-                match event {
-                    Event::Connected => info!("NATS connection (re)established"),
-                    Event::Disconnected => warn!("NATS connection lost; reconnecting"),
-                    Event::SlowConsumer(sid) => warn!(sid, "NATS subscription too slow: messages were dropped"),
-                    other => warn!(event = %other, "NATS connection event"),
+            .event_callback(move |event| {
+                let connections = connections.clone();
+                async move {
+                    match event {
+                        Event::Connected => {
+                            info!("NATS connection (re)established");
+                            connections.send_modify(|count| *count += 1);
+                        }
+                        Event::Disconnected => warn!("NATS connection lost; reconnecting"),
+                        Event::SlowConsumer(sid) => warn!(sid, "NATS subscription too slow: messages were dropped"),
+                        other => warn!(event = %other, "NATS connection event"),
+                    }
                 }
             });
         match options.connect(url).await {
@@ -293,67 +309,89 @@ fn consumer_unavailable(err: BoxError) -> BusError {
 }
 
 impl Inner {
-    /// The events on `subject` from the events stream, starting as `start` says, through an ordered consumer: no
-    /// acks, and it recreates itself after the last event it delivered when the connection or the server comes
-    /// back, so nothing stored in between is missed. Should it end anyway, it is opened again after that event.
+    /// The events on `subject` from the events stream: the ones stored from now on (`from_start == false`) or all
+    /// of them. Read through an ordered consumer (no acks), reopened after the last event it delivered whenever
+    /// the connection comes back or the consumer fails, so nothing stored in between is missed.
     async fn ordered_events(
         &self,
         subject: String,
-        start: DeliverPolicy,
+        from_start: bool,
     ) -> Result<BoxStream<'static, JobEvent>, BusError> {
-        let stream_name = self.subjects.events_stream();
         let open = {
-            let jetstream = self.jetstream.clone();
-            move |deliver_policy: DeliverPolicy| {
+            let (jetstream, stream_name) = (self.jetstream.clone(), self.subjects.events_stream());
+            move |after: u64| {
                 let (jetstream, stream_name, filter_subject) =
                     (jetstream.clone(), stream_name.clone(), subject.clone());
                 async move {
-                    let stream = jetstream
-                        .get_stream_no_info(&stream_name)
-                        .await
-                        .map_err(|err| BusError::unavailable("cannot open the events stream", err))?;
+                    let unavailable = |err: BoxError| BusError::unavailable("cannot read the events stream", err);
+                    let stream = jetstream.get_stream_no_info(&stream_name).await.map_err(|e| unavailable(e.into()))?;
+                    let deliver_policy = DeliverPolicy::ByStartSequence { start_sequence: after + 1 };
                     let config = pull::OrderedConfig { filter_subject, deliver_policy, ..Default::default() };
-                    let consumer = stream
-                        .create_consumer(config)
-                        .await
-                        .map_err(|err| BusError::unavailable("cannot read the events stream", err))?;
-                    consumer.messages().await.map_err(|err| BusError::unavailable("cannot read the events stream", err))
+                    let consumer = stream.create_consumer(config).await.map_err(|e| unavailable(e.into()))?;
+                    consumer.messages().await.map_err(|e| unavailable(e.into()))
                 }
             }
         };
-        let messages = open(start).await?;
-        let state = (Some(messages), 0u64, Backoff::new());
-        let events = futures::stream::unfold(state, move |(mut messages, mut last, mut backoff)| {
+        // "From now on" is "after the last event stored now": nothing published later can be missed.
+        let last = match from_start {
+            true => 0,
+            false => {
+                let mut stream = self
+                    .jetstream
+                    .get_stream(self.subjects.events_stream())
+                    .await
+                    .map_err(|err| BusError::unavailable("cannot open the events stream", err))?;
+                let info =
+                    stream.info().await.map_err(|err| BusError::unavailable("cannot read the events stream", err))?;
+                info.state.last_sequence
+            }
+        };
+        let messages = open(last).await?;
+        let mut connections = self.connections.subscribe();
+        connections.mark_unchanged();
+        let state = (Some(messages), last, Backoff::new(), connections);
+        let events = futures::stream::unfold(state, move |(mut messages, mut last, mut backoff, mut connections)| {
             let open = open.clone();
             async move {
                 loop {
                     let Some(current) = messages.as_mut() else {
-                        tokio::time::sleep(backoff.next_delay()).await;
-                        let from = DeliverPolicy::ByStartSequence { start_sequence: last + 1 };
-                        match open(from).await {
+                        match open(last).await {
                             Ok(reopened) => messages = Some(reopened),
-                            Err(err) => warn!(error = error_chain(&err), "cannot reopen the events stream"),
+                            Err(err) => {
+                                warn!(error = error_chain(&err), "cannot reopen the events stream; retrying");
+                                tokio::time::sleep(backoff.next_delay()).await;
+                            }
                         }
                         continue;
                     };
-                    match current.next().await {
+                    let next = tokio::select! {
+                        next = current.next() => next,
+                        changed = connections.changed() => {
+                            if changed.is_ok() {
+                                debug!(last, "reconnected: reading the events stream again after the last event seen");
+                                messages = None;
+                            }
+                            continue;
+                        }
+                    };
+                    match next {
                         Some(Ok(message)) => {
-                            backoff = Backoff::new();
+                            backoff.reset();
                             if let Ok(info) = message.info() {
                                 last = info.stream_sequence;
                             }
                             match JobEvent::decode(&message.payload) {
-                                Ok(event) => return Some((event, (messages, last, backoff))),
+                                Ok(event) => return Some((event, (messages, last, backoff, connections))),
                                 Err(err) => {
                                     warn!(subject = %message.subject, error = %err, "dropping an unreadable event")
                                 }
                             }
                         }
-                        Some(Err(err)) => debug!(error = %err, "events stream hiccup; the ordered consumer recovers"),
-                        None => {
-                            warn!("the events stream ended; reopening it after the last event seen");
+                        Some(Err(err)) => {
+                            debug!(error = %err, "the events consumer failed; reopening it after the last event seen");
                             messages = None;
                         }
+                        None => messages = None,
                     }
                 }
             }
@@ -743,12 +781,12 @@ impl Bus for NatsBus {
 
     async fn subscribe_events(&self, node_id: &str) -> Result<BoxStream<'static, JobEvent>, BusError> {
         let subject = self.inner.subjects.node_events(node_id);
-        self.inner.ordered_events(subject, DeliverPolicy::New).await
+        self.inner.ordered_events(subject, false).await
     }
 
     async fn replay_events(&self, job_id: uuid::Uuid) -> Result<BoxStream<'static, JobEvent>, BusError> {
         let subject = self.inner.subjects.events_of_job(job_id);
-        self.inner.ordered_events(subject, DeliverPolicy::All).await
+        self.inner.ordered_events(subject, true).await
     }
 
     async fn publish_cancel(&self, cancel: &CancelRequest) -> Result<(), BusError> {

@@ -5,6 +5,7 @@ mod support;
 
 mod chat_failures;
 mod crash;
+mod faults;
 mod journey;
 mod large_schema;
 mod redis_chat;

@@ -185,3 +185,62 @@ impl OwnRedis {
         panic!("redis-server on port {port} did not start");
     }
 }
+
+/// A `nats-server` with JetStream of one test's own, on a free port with its own store directory, that the test
+/// can stop (SIGTERM, as an operator would) and start again on the same port and store.
+pub struct OwnNats {
+    pub port: u16,
+    store: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnNats {
+    pub async fn start() -> OwnNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut nats = OwnNats { port, store: tempfile::tempdir().expect("store dir"), child: None };
+        nats.restart().await;
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM, then waits for the server to exit.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().expect("running").to_string();
+            let status = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+            assert!(status.success(), "kill -TERM {pid}");
+            match tokio::time::timeout(std::time::Duration::from_secs(20), child.wait()).await {
+                Ok(exited) => drop(exited.expect("nats-server reaped")),
+                Err(_) => panic!("nats-server did not stop within 20 s"),
+            }
+        }
+    }
+
+    /// Starts the server (again, on the same store) and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        let (port, dir) = (self.port.to_string(), self.store.path().display().to_string());
+        let child = tokio::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd", &dir])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server is installed (scripts/services.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            // The server greets every connection with its INFO line.
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                use tokio::io::AsyncReadExt;
+                let mut greeting = [0u8; 4];
+                if stream.read_exact(&mut greeting).await.is_ok() && &greeting == b"INFO" {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("nats-server on port {port} did not start");
+    }
+}

@@ -200,6 +200,13 @@ impl TestApp {
         base
     }
 
+    /// `kill -9` of API process `index` (0 serves `base`; the others come from [`TestApp::spawn_api`]).
+    pub async fn kill_api(&mut self, index: usize) {
+        let api = &mut self.apis[index];
+        api.start_kill().expect("SIGKILL the API node");
+        api.wait().await.expect("API node reaped");
+    }
+
     async fn wait_until_healthy(&self, base: &str) {
         for _ in 0..300 {
             if let Ok(response) = self.http.get(format!("{base}/health")).send().await
@@ -319,6 +326,18 @@ impl TestApp {
             .expect("stream opened");
         assert_eq!(response.status(), StatusCode::OK, "chat/stream status");
         SseStream::new(response)
+    }
+
+    /// Resumes a stream at the API node `base` after the event `last_event_id` (`Last-Event-ID`).
+    pub async fn resume_at(&self, base: &str, session: &Session, last_event_id: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{base}/chat/stream"))
+            .bearer_auth(&session.access_token)
+            .header("accept", "text/event-stream")
+            .header("last-event-id", last_event_id)
+            .send()
+            .await
+            .expect("resume request sent")
     }
 
     /// Opens `/chat/stream` expecting a JSON error instead of a stream.
