@@ -108,12 +108,15 @@ async fn open_bus(settings: &Settings, role: Role) -> anyhow::Result<Arc<dyn Bus
             let options = NatsJobOptions {
                 ack_wait: Duration::from_secs(settings.jobs.ack_wait_secs),
                 max_deliver: settings.jobs.max_deliver,
+                max_pending: settings.jobs.max_pending,
             };
             Ok(Arc::new(NatsBus::connect(url, subjects, options).await?))
         }
         None if role == Role::Serve => {
-            let options =
-                InProcessOptions { max_deliver: settings.jobs.delivery_limit(), ..InProcessOptions::default() };
+            let options = InProcessOptions {
+                max_deliver: settings.jobs.delivery_limit(),
+                queue_capacity: usize::try_from(settings.jobs.max_pending).unwrap_or(usize::MAX).clamp(1, 1 << 20),
+            };
             Ok(Arc::new(InProcessBus::with_options(subjects, options)))
         }
         None => bail!("`{role:?}` runs apart from its peers: set nats_url (QUERYGPT_NATS_URL)"),

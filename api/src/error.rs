@@ -207,6 +207,10 @@ impl From<BusError> for ApiError {
                 reason: "worker_timeout",
                 message: format!("no worker answered within {} s", after.as_secs()).into(),
             },
+            BusError::QueueFull => ApiError::RateLimited {
+                message: "the service is busy: too many questions are waiting; try again in a moment".into(),
+                retry_after_secs: Some(1),
+            },
             other => ApiError::internal(other),
         }
     }

@@ -28,7 +28,7 @@ const KEPT_JOBS: usize = 1_024;
 /// Limits of the in-process bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InProcessOptions {
-    /// Queued jobs before `submit_job` waits for room.
+    /// Jobs waiting for a worker at most; beyond, `submit_job` fails with [`BusError::QueueFull`].
     pub queue_capacity: usize,
     /// Deliveries of one job before it is given up (logged as dead); 0 for no limit.
     pub max_deliver: u64,
@@ -280,11 +280,12 @@ impl Bus for InProcessBus {
             debug!(job_id = %job.job_id, "job already queued; the duplicate was dropped");
             return Ok(());
         }
-        self.shared
-            .jobs_tx
-            .send(Queued { job: job.clone(), attempt: 1 })
-            .await
-            .map_err(|_| BusError::Unavailable { context: "the in-process job queue is closed".into(), source: None })
+        self.shared.jobs_tx.try_send(Queued { job: job.clone(), attempt: 1 }).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => BusError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => {
+                BusError::Unavailable { context: "the in-process job queue is closed".into(), source: None }
+            }
+        })
     }
 
     /// Jobs are taken from the shared queue one at a time as the stream is polled, so nothing is buffered and

@@ -48,6 +48,9 @@ pub enum BusError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The job queue holds as many jobs as it may (`jobs.max_pending`): the job was not queued.
+    #[error("the job queue is full")]
+    QueueFull,
     /// No worker listens for requests (known at once, not after a timeout).
     #[error("no worker is listening for requests")]
     NoResponders,

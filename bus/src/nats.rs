@@ -61,6 +61,9 @@ pub struct NatsJobOptions {
     pub ack_wait: Duration,
     /// Deliveries of one job before it is given up and moved to the dead-letter stream; -1 for no limit.
     pub max_deliver: i64,
+    /// Jobs the jobs stream holds at most, waiting or running (a job leaves when it is acked); beyond, a job is
+    /// refused with [`BusError::QueueFull`]. -1 for no limit.
+    pub max_pending: i64,
 }
 
 /// Name of the dead-letter stream of a deployment, next to [`Subjects::jobs_stream`].
@@ -214,6 +217,9 @@ async fn ensure_jobs_topology(
         config.retention = RetentionPolicy::WorkQueue;
         config.storage = StorageType::File;
         config.duplicate_window = DUPLICATE_WINDOW;
+        // Refuse new jobs when full (never drop queued ones).
+        config.max_messages = options.max_pending;
+        config.discard = stream::DiscardPolicy::New;
     })
     .await?;
     ensure_consumer(&stream, options).await
@@ -671,6 +677,15 @@ impl JobAcker for NatsAcker {
     }
 }
 
+/// Whether a refused publish means that the stream holds its `max_messages` (discard policy `new`): the server's
+/// error 10077, "maximum messages exceeded".
+fn is_queue_full(err: &PublishError) -> bool {
+    let api_error = std::error::Error::source(err).and_then(|source| source.downcast_ref::<jetstream::Error>());
+    api_error.is_some_and(|api| {
+        api.error_code() == jetstream::ErrorCode(10077) || api.to_string().contains("maximum messages")
+    })
+}
+
 fn publish_error(err: PublishError) -> BusError {
     match err.kind() {
         PublishErrorKind::TimedOut
@@ -723,7 +738,10 @@ impl Bus for NatsBus {
         let publish = PublishMessage::build().payload(job.encode().into()).message_id(job.job_id.to_string());
         let ack =
             self.inner.jetstream.send_publish(self.inner.subjects.jobs(), publish).await.map_err(publish_error)?;
-        let ack = ack.await.map_err(publish_error)?;
+        let ack = ack.await.map_err(|err| match is_queue_full(&err) {
+            true => BusError::QueueFull,
+            false => publish_error(err),
+        })?;
         if ack.duplicate {
             debug!(job_id = %job.job_id, "job already queued; the duplicate was dropped");
         }

@@ -36,7 +36,7 @@ fn nats_url() -> String {
 }
 
 fn options(ack_wait: Duration) -> NatsJobOptions {
-    NatsJobOptions { ack_wait, max_deliver: 5 }
+    NatsJobOptions { ack_wait, max_deliver: 5, max_pending: -1 }
 }
 
 enum Backend {
@@ -54,8 +54,10 @@ impl Harness {
     fn nats(options: NatsJobOptions) -> Self {
         let subjects = Subjects::new(format!("qgtest{}", Uuid::new_v4().simple()));
         let url = nats_url();
-        let cleanup =
-            StreamCleanup { url: url.clone(), streams: vec![subjects.jobs_stream(), dead_letter_stream(&subjects)] };
+        let cleanup = StreamCleanup {
+            url: url.clone(),
+            streams: vec![subjects.jobs_stream(), dead_letter_stream(&subjects), subjects.events_stream()],
+        };
         Harness { subjects, backend: Backend::Nats { url, options, _cleanup: cleanup } }
     }
 
@@ -434,6 +436,27 @@ async fn each_worker_request_goes_to_one_of_two_listeners(h: &Harness) {
     assert!(by_a > 0 && by_b > 0, "one listener got everything (a: {by_a}, b: {by_b})");
 }
 
+async fn replayed_events_start_from_the_first_and_follow(h: &Harness) {
+    let bus = h.node().await;
+    let job = new_job(&*bus);
+    let other = new_job(&*bus);
+    bus.publish_event(&job.events_subject, &progress(job.job_id, 1)).await.unwrap();
+    bus.publish_event(&other.events_subject, &progress(other.job_id, 1)).await.unwrap();
+    bus.publish_event(&job.events_subject, &progress(job.job_id, 11)).await.unwrap();
+
+    // From another node too: replays are not tied to the node the events were addressed to.
+    let elsewhere = h.node().await;
+    let mut replay = elsewhere.replay_events(job.job_id).await.unwrap();
+    assert_eq!(expect_next(&mut replay, "first event").await.seq, 1);
+    assert_eq!(expect_next(&mut replay, "second event").await.seq, 11);
+    let done =
+        JobEvent::new(job.job_id, ChatEvent::Done { conversation_id: job.conversation_id, message_id: Uuid::nil() });
+    bus.publish_events(&job.events_subject, std::slice::from_ref(&done)).await.unwrap();
+    let followed = expect_next(&mut replay, "a later event").await;
+    assert_eq!((followed.job_id, followed.seq), (job.job_id, 102));
+    expect_silence(&mut replay, "event of another job").await;
+}
+
 macro_rules! on_both_backends {
     ($($case:ident($ack_wait:expr)),* $(,)?) => {
         mod nats {
@@ -469,7 +492,30 @@ on_both_backends!(
     worker_request_without_a_listener_fails_at_once(LONG_ACK_WAIT),
     worker_request_nobody_answers_times_out(LONG_ACK_WAIT),
     each_worker_request_goes_to_one_of_two_listeners(LONG_ACK_WAIT),
+    replayed_events_start_from_the_first_and_follow(LONG_ACK_WAIT),
 );
+
+/// Submits jobs to a queue that holds two: the third is refused at once.
+async fn a_full_queue_refuses_jobs(bus: Arc<dyn Bus>) {
+    for _ in 0..2 {
+        bus.submit_job(&new_job(&*bus)).await.unwrap();
+    }
+    let started = Instant::now();
+    assert!(matches!(bus.submit_job(&new_job(&*bus)).await, Err(BusError::QueueFull)));
+    assert!(started.elapsed() < AT_ONCE, "refused at once, not after a wait");
+}
+
+#[tokio::test]
+async fn nats_a_full_queue_refuses_jobs() {
+    let h = Harness::nats(NatsJobOptions { ack_wait: LONG_ACK_WAIT, max_deliver: 5, max_pending: 2 });
+    a_full_queue_refuses_jobs(h.node().await).await;
+}
+
+#[tokio::test]
+async fn in_process_a_full_queue_refuses_jobs() {
+    let options = querygpt_bus::InProcessOptions { queue_capacity: 2, max_deliver: 5 };
+    a_full_queue_refuses_jobs(Arc::new(InProcessBus::with_options(Subjects::new("qg"), options))).await;
+}
 
 // ---- NATS only: the ack wait, raw bytes on the jobs subject, the server-side topology ----
 
@@ -572,7 +618,7 @@ async fn nats_dead_letter_keeps_a_copy_and_stops_deliveries() {
 
 #[tokio::test]
 async fn nats_job_exhausting_its_deliveries_moves_to_the_dead_letter_stream() {
-    let h = Harness::nats(NatsJobOptions { ack_wait: SHORT_ACK_WAIT, max_deliver: 2 });
+    let h = Harness::nats(NatsJobOptions { ack_wait: SHORT_ACK_WAIT, max_deliver: 2, max_pending: -1 });
     let bus = h.node().await;
     let js = h.jetstream().await.unwrap();
     let mut jobs = bus.job_deliveries(1).await.unwrap();
@@ -602,7 +648,7 @@ async fn nats_job_exhausting_its_deliveries_moves_to_the_dead_letter_stream() {
 async fn nats_reconnecting_with_new_options_updates_the_consumer() {
     let h = Harness::nats(options(LONG_ACK_WAIT));
     let _first = h.node().await;
-    let updated = NatsJobOptions { ack_wait: Duration::from_secs(7), max_deliver: 3 };
+    let updated = NatsJobOptions { ack_wait: Duration::from_secs(7), max_deliver: 3, max_pending: -1 };
     let _second = NatsBus::connect(&nats_url(), h.subjects.clone(), updated).await.unwrap();
 
     let js = h.jetstream().await.unwrap();

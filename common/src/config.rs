@@ -88,6 +88,11 @@ pub struct JobSettings {
     pub stream_timeout_secs: u64,
     /// A client whose stream breaks has this long to resume it (`Last-Event-ID`) before its job is cancelled.
     pub resume_grace_secs: u64,
+    /// Jobs queued at most, over the whole deployment (NATS: waiting or running; in-process: waiting); beyond,
+    /// questions are refused with 429 at once. -1 for no limit (NATS only).
+    pub max_pending: i64,
+    /// Open question streams one user may have on one API node.
+    pub max_streams_per_user: usize,
     /// How long an API node waits for a worker to answer a request (model test, connection test, schema).
     pub request_timeout_secs: u64,
 }
@@ -223,6 +228,8 @@ impl Default for JobSettings {
             max_deliver: 5,
             stream_timeout_secs: 300,
             resume_grace_secs: 10,
+            max_pending: 100_000,
+            max_streams_per_user: 64,
             request_timeout_secs: 20,
         }
     }

@@ -164,3 +164,49 @@ async fn a_job_whose_worker_dies_on_its_last_delivery_tells_its_client() {
     let (status, _) = app.get(&format!("/conversations/{conversation_id}"), &session.access_token).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a given-up question stores nothing");
 }
+
+/// Opens a question whose model never answers; returns its stream (kept open by the caller).
+async fn hanging_question(app: &TestApp, session: &Session, connection_id: &str) -> SseStream {
+    let mut stream = app.ask(session, &[("query", "slow"), ("connection_id", connection_id)]).await;
+    stream.next().await.expect("a first event");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_refused_at_once_not_queued() {
+    // Per user, on one node: open streams.
+    let app = TestApp::embedded_with(|settings| settings.jobs.max_streams_per_user = 1).await;
+    let (session, connection_id) = setup(&app).await;
+    app.llm.set_default(Reply::Hang);
+    let _open = hanging_question(&app, &session, &connection_id).await;
+    let (status, body) = app
+        .ask_expecting_error(&session.access_token, &[("query", "one more"), ("connection_id", &connection_id)])
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED")),
+        "{body}"
+    );
+    let other = app.register().await;
+    app.add_openai_model(&other, true).await;
+    let (other_connection, _) = app.sqlite_connection(&other).await;
+    let _theirs = hanging_question(&app, &other, &other_connection).await;
+    // Not stopped gracefully: that would wait out the hanging jobs.
+    drop(app);
+
+    // Over the whole deployment: jobs in the queue.
+    let app = TestApp::distributed_with(&[("QUERYGPT_JOBS__MAX_PENDING", "1")]).await;
+    let (session, connection_id) = setup(&app).await;
+    app.llm.set_default(Reply::Hang);
+    let _open = hanging_question(&app, &session, &connection_id).await;
+    let started = std::time::Instant::now();
+    let (status, body) = app
+        .ask_expecting_error(&session.access_token, &[("query", "one more"), ("connection_id", &connection_id)])
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED")),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "refused at once");
+}

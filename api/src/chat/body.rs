@@ -79,6 +79,8 @@ pub(super) struct StreamGuard {
     pub conversation_id: Uuid,
     /// The job ended (or goes on by design): nothing to cancel.
     pub finished: bool,
+    /// The user's open-stream slot, given back with the stream (a resumed stream takes none).
+    pub _slot: Option<super::OpenSlot>,
 }
 
 impl Drop for StreamGuard {

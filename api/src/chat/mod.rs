@@ -46,13 +46,15 @@ struct LiveStream {
 /// Routes the events addressed to this node to the SSE streams waiting for them.
 pub struct ChatHub {
     streams: DashMap<Uuid, LiveStream>,
+    /// Open question streams per user (`jobs.max_streams_per_user`).
+    open_per_user: DashMap<Uuid, usize>,
     /// Ends every open stream on graceful shutdown (idle SSE streams would otherwise hold it up).
     shutdown: CancellationToken,
 }
 
 impl ChatHub {
     pub fn new(shutdown: CancellationToken) -> Self {
-        ChatHub { streams: DashMap::new(), shutdown }
+        ChatHub { streams: DashMap::new(), open_per_user: DashMap::new(), shutdown }
     }
 
     /// Forwards this node's job events and everyone's cancellations to the open streams until shutdown.
@@ -74,6 +76,23 @@ impl ChatHub {
             // A full or closed buffer means the client is gone; its drop guard cleans up.
             let _ = stream.events.try_send(event);
         }
+    }
+
+    /// Takes one of `user_id`'s `max` stream slots on this node, or says how many are open.
+    fn admit(&self, user_id: Uuid, max: usize) -> Result<(), usize> {
+        let mut open = self.open_per_user.entry(user_id).or_insert(0);
+        if *open >= max {
+            return Err(*open);
+        }
+        *open += 1;
+        Ok(())
+    }
+
+    fn release(&self, user_id: Uuid) {
+        if let Some(mut open) = self.open_per_user.get_mut(&user_id) {
+            *open = open.saturating_sub(1);
+        }
+        self.open_per_user.remove_if(&user_id, |_, open| *open == 0);
     }
 
     /// Ends the streams of the conversation a user stopped, at once, whichever node the stop reached.
@@ -138,6 +157,7 @@ async fn stream(
         ));
     }
     state.rate_limit(crate::rate_limit::Limited::Chat(user.user_id)).await?;
+    let slot = OpenSlot::take(&state, user.user_id)?;
     let settings = state.store.user_settings(user.user_id).await?;
     let language = match params.language.as_deref().map(str::trim) {
         None | Some("") => settings.language.unwrap_or_default(),
@@ -184,6 +204,7 @@ async fn stream(
         user_id: job.user_id,
         conversation_id: job.conversation_id,
         finished: false,
+        _slot: Some(slot),
     };
     // Who may resume this stream, for every node; at the same time as the job goes out.
     let owner = body::owner_key(job_id);
@@ -209,9 +230,35 @@ async fn resume(state: &Arc<AppState>, user: AuthUser, point: ResumePoint) -> Re
         user_id: user.user_id,
         conversation_id,
         finished: false,
+        _slot: None,
     };
     let response = body::response(events, guard, point.seq, state.chat.shutdown.clone());
     Ok(with_stream_headers(response, conversation_id))
+}
+
+/// One of a user's open-stream slots on this node, given back when dropped.
+pub(crate) struct OpenSlot {
+    state: Arc<AppState>,
+    user_id: Uuid,
+}
+
+impl OpenSlot {
+    /// A slot, or 429 when the user has `jobs.max_streams_per_user` streams open here already.
+    fn take(state: &Arc<AppState>, user_id: Uuid) -> Result<OpenSlot, ApiError> {
+        let max = state.settings.jobs.max_streams_per_user;
+        state.chat.admit(user_id, max).map_err(|open| ApiError::RateLimited {
+            message: format!("too many questions at once: {open} are running, at most {max}; wait for one to end")
+                .into(),
+            retry_after_secs: Some(1),
+        })?;
+        Ok(OpenSlot { state: state.clone(), user_id })
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.state.chat.release(self.user_id);
+    }
 }
 
 fn with_stream_headers(mut response: Response, conversation_id: Uuid) -> Response {
