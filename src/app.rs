@@ -140,9 +140,31 @@ async fn demo_connection(settings: &Settings) -> anyhow::Result<NewConnection> {
     })
 }
 
+/// A listener on `address` (`host:port`, the first address it resolves to) with a listen queue of `backlog`
+/// connections: the default of 128 overflows when thousands of clients connect at once.
+async fn listen(address: &str, backlog: u32) -> anyhow::Result<TcpListener> {
+    let addr = tokio::net::lookup_host(address).await?.next().context("the address resolves to nothing")?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(TcpListener::from_std(socket.into())?)
+}
+
+/// Raises the soft limit of open files to the hard limit: each stream holds a socket (two in the embedded mode),
+/// and the usual soft limit of 1024 is far below what one node serves.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 /// Starts a process in `role`. `listener` overrides `settings.listen` (tests bind port 0).
 pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>) -> anyhow::Result<RunningApp> {
     let settings = Arc::new(settings);
+    raise_open_file_limit();
     let store = open_store(&settings, role == Role::Serve).await?;
     let bus = open_bus(&settings, role).await?;
     let shutdown = CancellationToken::new();
@@ -186,7 +208,7 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
         };
         let listener = match listener {
             Some(listener) => listener,
-            None => TcpListener::bind(&settings.listen)
+            None => listen(&settings.listen, settings.http.listen_backlog)
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.listen))?,
         };
@@ -199,7 +221,10 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
         let hub_state = state.clone();
         tasks.spawn(async move { Ok(hub_state.chat.run(bus, &node_id).await?) });
         let stop = shutdown.clone();
-        tasks.spawn(async move { Ok(querygpt_api::serve(listener, state, stop.cancelled_owned()).await?) });
+        let header_timeout = Duration::from_secs(settings.http.header_read_timeout_secs.max(1));
+        tasks.spawn(
+            async move { Ok(querygpt_api::serve(listener, state, header_timeout, stop.cancelled_owned()).await?) },
+        );
         tracing::info!(addr = %addr.expect("set above"), ?role, "listening");
     }
 

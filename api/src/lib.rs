@@ -27,7 +27,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use querygpt_bus::Bus;
 use querygpt_cache::SharedCache;
 use querygpt_common::config::Settings;
@@ -163,20 +162,55 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then finishes the requests in flight.
+///
+/// A client must send a request's headers within `header_read_timeout` (which also closes keep-alive connections
+/// that stay idle that long), so slow or silent clients cannot hold sockets. Accept errors (such as running out of
+/// file descriptors) are logged and retried after a pause instead of ending the server.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    header_read_timeout: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening");
     }
-    // SSE events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one back until the client's
-    // delayed ACK (about 40 ms on Linux).
-    let listener = listener.tap_io(|tcp| {
+    let app = router(state);
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a connection; retrying shortly");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // SSE events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one back until the
+        // client's delayed ACK (about 40 ms on Linux).
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -111,6 +111,7 @@ impl NatsBus {
     pub async fn connect(url: &str, subjects: Subjects, options: NatsJobOptions) -> Result<Self, BusError> {
         let connections = Arc::new(watch::channel(0).0);
         let client = connect_with_retry(url, &subjects, connections.clone()).await?;
+        warn_if_outdated(&client.server_info().version);
         let jetstream = jetstream::new(client.clone());
         ensure_dead_letter_stream(&jetstream, &subjects).await?;
         ensure_events_stream(&jetstream, &subjects).await?;
@@ -137,6 +138,28 @@ impl NatsBus {
             Err(err) => Err(BusError::unavailable("the server did not confirm a round trip", err)),
         }
     }
+}
+
+/// The oldest nats-server this bus is meant for: 2.10.20-2.10.22 could lose a stream after a crash.
+const MIN_SERVER_VERSION: (u64, u64, u64) = (2, 10, 23);
+
+/// Logs a warning when the server is older than [`MIN_SERVER_VERSION`] (or its version cannot be read).
+fn warn_if_outdated(version: &str) {
+    match parse_version(version) {
+        Some(found) if found >= MIN_SERVER_VERSION => info!(version, "NATS server"),
+        _ => warn!(
+            version,
+            "nats-server is older than 2.10.23 (or its version is unknown): 2.10.20-2.10.22 could lose a stream after \
+             a crash, and older servers lack features this service relies on; upgrade it"
+        ),
+    }
+}
+
+/// `major.minor.patch` of a version such as `2.10.24` or `2.11.0-beta.1`.
+fn parse_version(version: &str) -> Option<(u64, u64, u64)> {
+    let core = version.trim().trim_start_matches('v').split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|part| part.parse::<u64>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
 }
 
 /// Connects to `url`; `connections` counts every (re)connection from then on.
@@ -846,6 +869,15 @@ impl Bus for NatsBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_versions_are_compared_by_number() {
+        assert_eq!(parse_version("2.10.23"), Some((2, 10, 23)));
+        assert_eq!(parse_version("v2.11.0-beta.1"), Some((2, 11, 0)));
+        assert!(parse_version("2.9.10").unwrap() < MIN_SERVER_VERSION);
+        assert!(parse_version("2.10.100").unwrap() > MIN_SERVER_VERSION);
+        assert_eq!(parse_version("garbage"), None);
+    }
 
     #[test]
     fn batches_never_request_more_than_prefetch() {

@@ -62,6 +62,7 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub text2sql: Text2SqlSettings,
     pub limits: LimitSettings,
+    pub http: HttpSettings,
     /// Which destinations users' connections and models may point at (the SSRF guard).
     pub network: NetworkPolicy,
 }
@@ -152,6 +153,22 @@ pub struct Text2SqlSettings {
     pub max_columns_per_table: usize,
 }
 
+/// The HTTP server of an API node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`).
+    pub listen_backlog: u32,
+    /// A client must send a request's headers within this time (idle keep-alive connections close after it too).
+    pub header_read_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { listen_backlog: 4096, header_read_timeout_secs: 30 }
+    }
+}
+
 /// Rate limits, counted in the shared state (Redis in the distributed mode, so every API node counts together) in
 /// fixed windows of a minute. 0 turns a limit off.
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +210,7 @@ impl Default for Settings {
             demo: DemoSettings::default(),
             text2sql: Text2SqlSettings::default(),
             limits: LimitSettings::default(),
+            http: HttpSettings::default(),
             network: NetworkPolicy::default(),
         }
     }

@@ -210,3 +210,22 @@ async fn overload_is_refused_at_once_not_queued() {
     );
     assert!(started.elapsed() < Duration::from_secs(2), "refused at once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::embedded_with(|settings| settings.http.header_read_timeout_secs = 1).await;
+    let addr = app.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n").await.expect("partial headers");
+    let started = std::time::Instant::now();
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut reply)).await;
+    assert!(read.is_ok(), "the server still holds the socket after 10 s");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "cut after {waited:?}");
+    // Meanwhile, and after, other clients are served.
+    let (status, _) = app.request(reqwest::Method::GET, "/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
