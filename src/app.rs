@@ -97,7 +97,8 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Ar
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
     }
-    let store = querygpt_store::open(&settings.database_url(), secret_box(settings)?, migrate).await?;
+    let store =
+        querygpt_store::open_with(&settings.database_url(), secret_box(settings)?, migrate, &settings.store).await?;
     Ok(store)
 }
 

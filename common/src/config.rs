@@ -63,6 +63,7 @@ pub struct Settings {
     pub text2sql: Text2SqlSettings,
     pub limits: LimitSettings,
     pub http: HttpSettings,
+    pub store: StoreSettings,
     /// Which destinations users' connections and models may point at (the SSRF guard).
     pub network: NetworkPolicy,
 }
@@ -153,6 +154,24 @@ pub struct Text2SqlSettings {
     pub max_columns_per_table: usize,
 }
 
+/// The connection pool of the service's own PostgreSQL database (the embedded SQLite store has its own).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StoreSettings {
+    /// Connections per process. Every API node and worker has its own pool: their sum must stay under the
+    /// server's `max_connections`.
+    pub max_connections: u32,
+    /// A request waiting this long for a connection fails (`INTERNAL_ERROR`) instead of hanging; also how long
+    /// requests wait while the database is down.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { max_connections: 32, acquire_timeout_ms: 3000 }
+    }
+}
+
 /// The HTTP server of an API node.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -211,6 +230,7 @@ impl Default for Settings {
             text2sql: Text2SqlSettings::default(),
             limits: LimitSettings::default(),
             http: HttpSettings::default(),
+            store: StoreSettings::default(),
             network: NetworkPolicy::default(),
         }
     }

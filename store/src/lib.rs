@@ -15,6 +15,7 @@ mod sqlite;
 
 pub use crypto::{CryptoError, SecretBox};
 pub use querygpt_common::config::SecretString;
+pub use querygpt_common::config::StoreSettings;
 pub use records::*;
 
 use async_trait::async_trait;
@@ -168,10 +169,20 @@ pub const MAX_API_KEYS_PER_USER: usize = 50;
 /// Opens the store named by `url` (`sqlite:...`, `postgres://...` or `postgresql://...`), running its migrations
 /// when `migrate`. A SQLite file and its directory are created if missing.
 pub async fn open(url: &str, secrets: SecretBox, migrate: bool) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, secrets, migrate, &StoreSettings::default()).await
+}
+
+/// [`open`] with the connection pool sized and timed by `pool` (the `store.*` settings).
+pub async fn open_with(
+    url: &str,
+    secrets: SecretBox,
+    migrate: bool,
+    pool: &StoreSettings,
+) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => Ok(Arc::new(sqlite::open(url, secrets, migrate).await?)),
-        "postgres" | "postgresql" => Ok(Arc::new(postgres::open(url, secrets, migrate).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::open(url, secrets, migrate, pool).await?)),
         _ => Err(StoreError::UnsupportedUrl(scheme.to_owned())),
     }
 }

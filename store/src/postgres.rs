@@ -6,12 +6,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Queries are short; a handful of connections per process serves many concurrent requests, and many processes
-/// (API nodes, workers) share the server's connection limit.
-const MAX_CONNECTIONS: u32 = 10;
-/// A request waiting this long for a connection fails instead of hanging.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// `$2` as an ILIKE pattern that matches it anywhere, literally.
 macro_rules! like_pattern {
     () => {
@@ -47,11 +41,18 @@ store_impl!(
 
 /// Connects to `url` and optionally migrates (sqlx's migrator takes an advisory lock, so nodes starting together
 /// do not race).
-pub(crate) async fn open(url: &str, secrets: SecretBox, migrate: bool) -> Result<PgStore, StoreError> {
+/// The pool has `pool.max_connections`; a request waiting `pool.acquire_timeout_ms` for one fails instead of
+/// hanging, which is also how requests fail fast while the server is down.
+pub(crate) async fn open(
+    url: &str,
+    secrets: SecretBox,
+    migrate: bool,
+    pool: &crate::StoreSettings,
+) -> Result<PgStore, StoreError> {
     let options = PgConnectOptions::from_str(url)?;
     let pool = PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_connections(pool.max_connections.max(1))
+        .acquire_timeout(Duration::from_millis(pool.acquire_timeout_ms.max(1)))
         .connect_with(options)
         .await?;
     PgStore::new(pool, secrets, migrate).await
