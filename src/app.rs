@@ -191,7 +191,8 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
                 connect_timeout: Duration::from_secs(10),
                 max_retries: settings.worker.llm_max_retries,
                 network: settings.network,
-            })?,
+            })?
+            .with_max_calls_per_model(settings.worker.max_llm_calls_per_model),
             targets: Targets::new(TargetSettings::from_settings(&settings)),
             cache: cache.clone(),
             settings: settings.worker.clone(),

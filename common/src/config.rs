@@ -133,6 +133,9 @@ pub struct WorkerSettings {
     pub redis_sample_keys: usize,
     /// Milliseconds a Redis schema sample may take; the keys seen by then make the schema.
     pub redis_sample_ms: u64,
+    /// LLM requests to one model (base URL and model name) a worker has in flight at once; more wait their turn.
+    /// 0 for no limit.
+    pub max_llm_calls_per_model: usize,
 }
 
 /// The Text2SQL API (`POST /sql/generate`).
@@ -290,6 +293,7 @@ impl Default for WorkerSettings {
             schema_cache_ttl_secs: 300,
             redis_sample_keys: 1000,
             redis_sample_ms: 2000,
+            max_llm_calls_per_model: 256,
         }
     }
 }

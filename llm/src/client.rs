@@ -11,8 +11,11 @@ use querygpt_common::netguard::{Blocked, NetworkPolicy};
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The idle timeout is the request timeout, but never more than this.
 const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,6 +44,26 @@ pub struct LlmClient {
     idle_timeout: Duration,
     min_retry_delay: Duration,
     max_retry_delay: Duration,
+    /// Calls in flight per model, when limited ([`LlmClient::with_max_calls_per_model`]).
+    model_slots: Option<Arc<ModelSlots>>,
+}
+
+/// A semaphore per model (base URL and model name), shared by the clones of one client.
+#[derive(Debug)]
+struct ModelSlots {
+    per_model: usize,
+    semaphores: Mutex<HashMap<(String, String), Arc<Semaphore>>>,
+}
+
+impl ModelSlots {
+    async fn acquire(&self, endpoint: &LlmEndpoint) -> OwnedSemaphorePermit {
+        let semaphore = {
+            let mut semaphores = self.semaphores.lock().unwrap_or_else(PoisonError::into_inner);
+            let key = (endpoint.base_url.clone(), endpoint.model.clone());
+            semaphores.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.per_model))).clone()
+        };
+        semaphore.acquire_owned().await.expect("model semaphores are never closed")
+    }
 }
 
 /// An attempt's failure, with how long the server asked to wait before another
@@ -78,7 +101,16 @@ impl LlmClient {
             settings,
             min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
             max_retry_delay: DEFAULT_MAX_RETRY_DELAY,
+            model_slots: None,
         })
+    }
+
+    /// At most `calls` requests to one model (base URL and model name) in flight at once; more wait their turn,
+    /// so a burst of questions does not hit a provider's rate limit all at once. 0 means no limit.
+    pub fn with_max_calls_per_model(mut self, calls: usize) -> Self {
+        self.model_slots =
+            (calls > 0).then(|| Arc::new(ModelSlots { per_model: calls, semaphores: Mutex::new(HashMap::new()) }));
+        self
     }
 
     /// Sets the idle timeout.
@@ -123,6 +155,11 @@ impl LlmClient {
         let url = wire::request_url(endpoint)?;
         check_literal_host(&url, &self.settings.network)?;
         check_fits(endpoint, prompt)?;
+        // Held through the retries: a retried call is still one call of this model.
+        let _slot = match &self.model_slots {
+            Some(slots) => Some(slots.acquire(endpoint).await),
+            None => None,
+        };
         let completion = self.call(endpoint, &url, prompt, on_chunk).await?;
         if !completion.truncated() {
             return Ok(completion);

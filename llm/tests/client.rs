@@ -587,3 +587,27 @@ async fn the_default_policy_refuses_internal_endpoints_before_any_request() {
     }
     assert_eq!(llm.request_count(), 0);
 }
+
+/// With a limit per model, calls beyond it wait their turn: five calls of 300 ms, two at a time, take three rounds.
+#[tokio::test]
+async fn calls_per_model_are_limited() {
+    let llm = FakeLlm::start().await;
+    llm.set_default(Reply::delayed(Duration::from_millis(300), Reply::text("SELECT 1")));
+    let client = client(0).with_max_calls_per_model(2);
+    let endpoint = openai(&llm);
+    let started = Instant::now();
+    let results = futures::future::join_all((0..5).map(|_| complete(&client, &endpoint))).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(850), "5 calls, 2 at a time, took only {took:?}");
+    // Another model is not held up by this one's queue.
+    let other = LlmEndpoint { model: "another-model".into(), ..openai(&llm) };
+    let started = Instant::now();
+    let both = futures::future::join(
+        futures::future::join_all((0..2).map(|_| complete(&client, &endpoint))),
+        futures::future::join_all((0..2).map(|_| complete(&client, &other))),
+    )
+    .await;
+    assert!(both.0.iter().chain(&both.1).all(Result::is_ok));
+    assert!(started.elapsed() < Duration::from_millis(550), "two models, two slots each: one round");
+}
