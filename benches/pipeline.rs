@@ -85,6 +85,9 @@ async fn embedded(llm: &FakeLlm) -> Target {
     let data = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings { data_dir: data.path().to_path_buf(), ..Settings::default() };
     settings.network.allow_loopback = true;
+    // One user asks everything: the per-user limits would measure themselves.
+    settings.limits.chat_per_minute = 0;
+    settings.jobs.max_streams_per_user = 0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let running = app::start(settings, Role::Serve, Some(listener)).await.expect("start");
     let base = format!("http://{}/api/v1", running.addr.expect("address"));
@@ -114,6 +117,8 @@ async fn distributed(llm: &FakeLlm) -> Target {
         ("QUERYGPT_AUTH__JWT_SECRET", format!("bench-{}", uuid::Uuid::new_v4())),
         ("QUERYGPT_NETWORK__ALLOW_LOOPBACK", "true".into()),
         ("QUERYGPT_LOG", "warn".into()),
+        ("QUERYGPT_LIMITS__CHAT_PER_MINUTE", "0".into()),
+        ("QUERYGPT_JOBS__MAX_STREAMS_PER_USER", "0".into()),
     ];
     let command = |role: &str| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_querygpt"));

@@ -93,7 +93,7 @@ pub struct JobSettings {
     /// Jobs queued at most, over the whole deployment (NATS: waiting or running; in-process: waiting); beyond,
     /// questions are refused with 429 at once. -1 for no limit (NATS only).
     pub max_pending: i64,
-    /// Open question streams one user may have on one API node.
+    /// Open question streams one user may have on one API node; 0 for no limit.
     pub max_streams_per_user: usize,
     /// How long an API node waits for a worker to answer a request (model test, connection test, schema).
     pub request_timeout_secs: u64,
