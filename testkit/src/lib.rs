@@ -81,6 +81,8 @@ struct Shared {
     script: Mutex<Script>,
     requests: Mutex<Vec<RecordedRequest>>,
     count: AtomicUsize,
+    /// Requests whose client went away before the reply was complete.
+    abandoned: AtomicUsize,
     recording: AtomicBool,
     shutdown: CancellationToken,
 }
@@ -137,6 +139,7 @@ impl FakeLlm {
             }),
             requests: Mutex::new(Vec::new()),
             count: AtomicUsize::new(0),
+            abandoned: AtomicUsize::new(0),
             recording: AtomicBool::new(true),
             shutdown: CancellationToken::new(),
         });
@@ -219,6 +222,12 @@ impl FakeLlm {
         self.shared.count.load(Ordering::Relaxed)
     }
 
+    /// How many requests the client gave up (closed the connection) before their reply was complete: how a test
+    /// sees from the provider's side that a question was really cancelled.
+    pub fn abandoned_count(&self) -> usize {
+        self.shared.abandoned.load(Ordering::Relaxed)
+    }
+
     /// Forgets the recorded requests and resets the count.
     pub fn clear_requests(&self) {
         lock(&self.shared.requests).clear();
@@ -283,7 +292,25 @@ async fn handle(shared: &Shared, protocol: Protocol, uri: Uri, headers: HeaderMa
         include_usage: body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false),
     };
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    serve_reply(reply, &ctx, stream, &shared.shutdown).await
+    // Dropped unfinished when the client closes the connection while the reply is being made.
+    let mut abandoned = Abandoned { count: &shared.abandoned, finished: false };
+    let response = serve_reply(reply, &ctx, stream, &shared.shutdown).await;
+    abandoned.finished = true;
+    response
+}
+
+/// Counts a request whose handler was dropped before it finished.
+struct Abandoned<'a> {
+    count: &'a AtomicUsize,
+    finished: bool,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Checks what the real providers check before doing any work.

@@ -19,9 +19,7 @@ async fn a_killed_worker_s_job_is_finished_by_another() {
 
     let mut stream = app.ask(&session, &[("query", "orders per region"), ("connection_id", &connection_id)]).await;
     let first = stream.next().await.expect("first event");
-    while app.llm.request_count() == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.until_the_llm_is_asked().await;
     app.kill_worker(0).await;
     app.spawn_worker().await;
 

@@ -150,9 +150,7 @@ async fn a_job_whose_worker_dies_on_its_last_delivery_tells_its_client() {
     app.llm.set_default(Reply::delayed(Duration::from_secs(60), answer()));
     let mut stream = app.ask(&session, &[("query", "never answered"), ("connection_id", &connection_id)]).await;
     let first = stream.next().await.expect("a first event");
-    while app.llm.request_count() == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.until_the_llm_is_asked().await;
     app.kill_worker(0).await;
     // Another worker sees the server's max-deliveries advisory once the ack wait (3 s) is over.
     app.spawn_worker().await;

@@ -25,9 +25,7 @@ async fn stop_ends_the_stream_and_abandons_the_job(mode: Mode) {
     let first = stream.next().await.expect("first progress event");
     let conversation_id = first.data["conversation_id"].as_str().unwrap().to_string();
     // Wait until the job is inside the LLM call.
-    while app.llm.request_count() == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.until_the_llm_is_asked().await;
 
     let started = Instant::now();
     let (status, body) =
@@ -42,6 +40,8 @@ async fn stop_ends_the_stream_and_abandons_the_job(mode: Mode) {
 
     let (status, _) = app.get(&format!("/conversations/{conversation_id}"), &session.access_token).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a stopped question is not stored");
+    // And the worker really gave up: the model's request was dropped, long before its 30 s reply.
+    app.until_the_llm_request_is_abandoned().await;
 
     // Stopping with a malformed id is a validation error; the next question runs normally.
     let (status, body) = app.post("/chat/stop", &session.access_token, json!({"conversation_id": "nope"})).await;
@@ -60,13 +60,13 @@ async fn a_departed_client_cancels_its_job(mode: Mode) {
     let mut stream = app.ask(&session, &[("query", "going away"), ("connection_id", &connection_id)]).await;
     let first = stream.next().await.expect("first progress event");
     let conversation_id = first.data["conversation_id"].as_str().unwrap().to_string();
-    while app.llm.request_count() == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.until_the_llm_is_asked().await;
     drop(stream);
 
-    // Had the job gone on, its answer would be stored once the LLM replied (2 s).
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The worker drops the model's request once the grace for resuming is over (1 s in the tests)...
+    app.until_the_llm_request_is_abandoned().await;
+    // ...and nothing is stored: had the job gone on, its answer would be, once the LLM replied (2 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let (status, _) = app.get(&format!("/conversations/{conversation_id}"), &session.access_token).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the job of a departed client must be cancelled");
     app.stop().await;

@@ -328,6 +328,25 @@ impl TestApp {
         SseStream::new(response)
     }
 
+    /// Waits until the fake LLM has received a request (so a question is being answered), for at most 30 s.
+    pub async fn until_the_llm_is_asked(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.llm.request_count() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the LLM was not asked within 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the fake LLM has seen a request abandoned by its client (the worker cancelled the call), for at
+    /// most 15 s.
+    pub async fn until_the_llm_request_is_abandoned(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self.llm.abandoned_count() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no LLM request was abandoned within 15 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Resumes a stream at the API node `base` after the event `last_event_id` (`Last-Event-ID`).
     pub async fn resume_at(&self, base: &str, session: &Session, last_event_id: &str) -> reqwest::Response {
         self.http
