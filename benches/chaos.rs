@@ -220,6 +220,8 @@ async fn ask(
 /// The tally of one scenario.
 #[derive(Debug, Default)]
 struct Tally {
+    /// Faults injected: processes killed, servers restarted.
+    faults: usize,
     sent: usize,
     done: usize,
     errors: usize,
@@ -276,10 +278,12 @@ async fn run(scenario: &str, llm: &FakeLlm, questions: usize) -> Tally {
                     "workers" => {
                         tokio::time::sleep(Duration::from_secs(2)).await;
                         deployment.kill_a_worker_and_replace_it().await;
+                        restarts += 1;
                     }
                     "exhausted" => {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         deployment.kill_a_worker_and_replace_it().await;
+                        restarts += 1;
                     }
                     "nats" if restarts < 2 && finished.load(Ordering::Relaxed) >= questions * (restarts + 1) / 3 => {
                         let mut nats = deployment.nats.lock().await;
@@ -302,6 +306,7 @@ async fn run(scenario: &str, llm: &FakeLlm, questions: usize) -> Tally {
                     _ => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }
+            restarts
         })
     };
 
@@ -310,7 +315,8 @@ async fn run(scenario: &str, llm: &FakeLlm, questions: usize) -> Tally {
     for client in clients {
         outcomes.extend(client.await.expect("client task"));
     }
-    chaos.abort();
+    // Every question has ended, so the fault loop ends too.
+    tally.faults = chaos.await.expect("fault task");
     for outcome in &outcomes {
         tally.slowest = tally.slowest.max(outcome.took);
         let stored = match &outcome.conversation_id {
@@ -371,15 +377,16 @@ fn main() {
             LLM_DELAY,
             Reply::text(json!({"sql": SQL, "explanation": "per region"}).to_string()),
         ));
-        println!("| scenario | sent | done | errors | lost | duplicated | told error but stored | slowest |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("| scenario | faults | sent | done | errors | lost | duplicated | told error but stored | slowest |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for scenario in ["workers", "nats", "api", "exhausted"] {
             if !chosen.is_empty() && !chosen.contains(&scenario) {
                 continue;
             }
             let t = run(scenario, &llm, questions).await;
             println!(
-                "| {scenario} | {} | {} | {} | {} | {} | {} | {:.1} s |",
+                "| {scenario} | {} | {} | {} | {} | {} | {} | {} | {:.1} s |",
+                t.faults,
                 t.sent,
                 t.done,
                 t.errors,
@@ -389,6 +396,6 @@ fn main() {
                 t.slowest.as_secs_f64()
             );
         }
-        println!("| postgres | not run: restarting PostgreSQL needs a server of the suite's own |||||||");
+        println!("| postgres | not run: restarting PostgreSQL needs a server of the suite's own ||||||||");
     });
 }

@@ -170,6 +170,14 @@ async fn hanging_question(app: &TestApp, session: &Session, connection_id: &str)
     stream
 }
 
+/// One more question is refused with 429 `RATE_LIMITED`.
+async fn assert_refused_as_overload(app: &TestApp, session: &Session, connection_id: &str) {
+    let params = [("query", "one more"), ("connection_id", connection_id)];
+    let (status, body) = app.ask_expecting_error(&session.access_token, &params).await;
+    let code = body["error"]["code"].as_str();
+    assert_eq!((status, code), (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED")), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_refused_at_once_not_queued() {
     // Per user, on one node: open streams.
@@ -177,14 +185,7 @@ async fn overload_is_refused_at_once_not_queued() {
     let (session, connection_id) = setup(&app).await;
     app.llm.set_default(Reply::Hang);
     let _open = hanging_question(&app, &session, &connection_id).await;
-    let (status, body) = app
-        .ask_expecting_error(&session.access_token, &[("query", "one more"), ("connection_id", &connection_id)])
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED")),
-        "{body}"
-    );
+    assert_refused_as_overload(&app, &session, &connection_id).await;
     let other = app.register().await;
     app.add_openai_model(&other, true).await;
     let (other_connection, _) = app.sqlite_connection(&other).await;
@@ -198,14 +199,7 @@ async fn overload_is_refused_at_once_not_queued() {
     app.llm.set_default(Reply::Hang);
     let _open = hanging_question(&app, &session, &connection_id).await;
     let started = std::time::Instant::now();
-    let (status, body) = app
-        .ask_expecting_error(&session.access_token, &[("query", "one more"), ("connection_id", &connection_id)])
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED")),
-        "{body}"
-    );
+    assert_refused_as_overload(&app, &session, &connection_id).await;
     assert!(started.elapsed() < Duration::from_secs(2), "refused at once");
 }
 
