@@ -2,7 +2,9 @@
 
 mod requests;
 
-use crate::{Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, JobAcker, JobDelivery, WorkerRequestDelivery};
+use crate::{
+    Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, ExhaustedJob, JobAcker, JobDelivery, WorkerRequestDelivery,
+};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -13,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
-use tokio_stream::wrappers::{BroadcastStream, ReceiverStream, errors::BroadcastStreamRecvError};
+use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, error, warn};
 use uuid::Uuid;
 
@@ -71,6 +73,7 @@ struct Shared {
     /// Recent jobs' events, and who follows them (`replay_events`).
     kept: Mutex<KeptEvents>,
     cancels: broadcast::Sender<CancelRequest>,
+    exhausted: broadcast::Sender<ExhaustedJob>,
     requests: requests::Listeners,
 }
 
@@ -83,6 +86,7 @@ impl InProcessBus {
     pub fn with_options(subjects: Subjects, options: InProcessOptions) -> Self {
         let (jobs_tx, jobs_rx) = mpsc::channel(options.queue_capacity.max(1));
         let (cancels, _) = broadcast::channel(CANCEL_BUFFER);
+        let (exhausted, _) = broadcast::channel(CANCEL_BUFFER);
         InProcessBus {
             shared: Arc::new(Shared {
                 subjects,
@@ -93,6 +97,7 @@ impl InProcessBus {
                 events: Mutex::new(HashMap::new()),
                 kept: Mutex::new(KeptEvents::default()),
                 cancels,
+                exhausted,
                 requests: requests::Listeners::default(),
             }),
         }
@@ -115,6 +120,7 @@ impl Shared {
         let exhausted = self.max_deliver > 0 && attempt > self.max_deliver;
         if exhausted {
             error!(job_id = %job.job_id, deliveries = attempt - 1, ?job, "job exhausted its deliveries; dropped");
+            let _ = self.exhausted.send(ExhaustedJob { job: job.clone(), deliveries: Some(attempt - 1) });
         }
         exhausted
     }
@@ -349,16 +355,11 @@ impl Bus for InProcessBus {
     }
 
     async fn subscribe_cancels(&self) -> Result<BoxStream<'static, CancelRequest>, BusError> {
-        let stream = BroadcastStream::new(self.shared.cancels.subscribe()).filter_map(|received| {
-            futures::future::ready(match received {
-                Ok(cancel) => Some(cancel),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                    warn!(missed, "cancellation subscriber lagged; cancellations lost");
-                    None
-                }
-            })
-        });
-        Ok(stream.boxed())
+        Ok(crate::broadcast_stream(self.shared.cancels.subscribe(), "cancellation"))
+    }
+
+    async fn exhausted_jobs(&self) -> Result<BoxStream<'static, ExhaustedJob>, BusError> {
+        Ok(crate::broadcast_stream(self.shared.exhausted.subscribe(), "exhausted job"))
     }
 
     fn events_subject(&self, node_id: &str, job_id: Uuid) -> String {

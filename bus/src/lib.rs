@@ -23,6 +23,14 @@ use futures::stream::BoxStream;
 use querygpt_common::messages::{CancelRequest, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use std::time::Duration;
 
+/// A job that ran out of deliveries (see [`Bus::exhausted_jobs`]).
+#[derive(Debug, Clone)]
+pub struct ExhaustedJob {
+    pub job: QueryJob,
+    /// How many times it was delivered, when the bus knows.
+    pub deliveries: Option<u64>,
+}
+
 /// Window in which a second submission of the same job id is dropped (`Bus::submit_job`).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// How long events are kept for a client to resume its stream ([`Bus::replay_events`]).
@@ -150,6 +158,12 @@ pub trait Bus: Send + Sync + 'static {
     /// that follow, whichever API node they were addressed to: how a client resumes its stream on another node.
     async fn replay_events(&self, job_id: uuid::Uuid) -> Result<BoxStream<'static, JobEvent>, BusError>;
 
+    /// Jobs given up after their last delivery ended without a word (the worker died), in this process, once
+    /// each job is dead-lettered: a worker tells their clients, after looking for an answer the last delivery may
+    /// have stored. (A worker that fails a job on its last delivery tells the client itself.) On NATS only a
+    /// process that takes jobs sees them, and every such process does.
+    async fn exhausted_jobs(&self) -> Result<BoxStream<'static, ExhaustedJob>, BusError>;
+
     /// Broadcasts a cancellation to every node.
     async fn publish_cancel(&self, cancel: &CancelRequest) -> Result<(), BusError>;
 
@@ -171,4 +185,24 @@ pub trait Bus: Send + Sync + 'static {
     /// Flushes what this node published and waits for the server to confirm it: one round trip, so it also tells
     /// whether the bus answers (graceful shutdown, readiness probes).
     async fn flush(&self) -> Result<(), BusError>;
+}
+
+/// The messages of a broadcast receiver; those a slow listener missed are logged (as `what`) and skipped.
+fn broadcast_stream<T: Clone + Send + 'static>(
+    receiver: tokio::sync::broadcast::Receiver<T>,
+    what: &'static str,
+) -> BoxStream<'static, T> {
+    use futures::StreamExt;
+    use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+    BroadcastStream::new(receiver)
+        .filter_map(move |received| {
+            futures::future::ready(match received {
+                Ok(item) => Some(item),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "{what} listener lagged; messages lost");
+                    None
+                }
+            })
+        })
+        .boxed()
 }

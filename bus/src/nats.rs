@@ -3,7 +3,10 @@
 
 mod requests;
 
-use crate::{BoxError, Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, JobAcker, JobDelivery, WorkerRequestDelivery};
+use crate::{
+    BoxError, Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, ExhaustedJob, JobAcker, JobDelivery,
+    WorkerRequestDelivery,
+};
 use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
@@ -16,9 +19,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use querygpt_common::error_chain;
 use querygpt_common::messages::{BusMessage, CancelRequest, ChatEvent, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use querygpt_common::subjects::Subjects;
-use querygpt_common::{ErrorCode, error_chain};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -51,6 +54,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Events the events stream keeps at most; the oldest go first. A bound in messages rather than bytes: JetStream
 /// reserves a stream's `max_bytes` from the server's storage up front, for every deployment prefix.
 const EVENTS_MAX_MESSAGES: i64 = 10_000_000;
+/// Exhausted jobs buffered per listener before the oldest are dropped.
+const EXHAUSTED_BUFFER: usize = 1024;
 /// Header values cannot hold line breaks and should stay small.
 const MAX_REASON_LEN: usize = 512;
 
@@ -103,6 +108,8 @@ struct Inner {
     consumer: PullConsumer,
     /// Counts the connections to the server: each change is a reconnect.
     connections: Arc<watch::Sender<u64>>,
+    /// Jobs this process found exhausted (see [`Bus::exhausted_jobs`]).
+    exhausted: tokio::sync::broadcast::Sender<ExhaustedJob>,
 }
 
 impl NatsBus {
@@ -117,7 +124,9 @@ impl NatsBus {
         ensure_events_stream(&jetstream, &subjects).await?;
         let consumer = ensure_jobs_topology(&jetstream, &subjects, options).await?;
         info!(url, stream = %subjects.jobs_stream(), "connected to the NATS bus");
-        Ok(NatsBus { inner: Arc::new(Inner { client, jetstream, subjects, options, consumer, connections }) })
+        let exhausted = tokio::sync::broadcast::channel(EXHAUSTED_BUFFER).0;
+        let inner = Inner { client, jetstream, subjects, options, consumer, connections, exhausted };
+        Ok(NatsBus { inner: Arc::new(inner) })
     }
 
     /// The subjects this bus uses.
@@ -510,38 +519,16 @@ impl Inner {
             None => "delivered the maximum number of times without being acknowledged".to_owned(),
         };
         self.publish_dead_copy(message.payload.clone(), &reason, Some(sequence), deliveries).await?;
-        self.tell_exhausted(&message.payload, deliveries).await;
+        if let Ok(job) = QueryJob::decode(&message.payload) {
+            // Nobody listening is fine: a process without a worker has nobody to tell.
+            let _ =
+                self.exhausted.send(ExhaustedJob { job, deliveries: deliveries.and_then(|n| u64::try_from(n).ok()) });
+        }
         if let Err(err) = stream.delete_message(sequence).await {
             debug!(sequence, error = %err, "exhausted job already removed by another worker");
         }
         warn!(sequence, %reason, "job moved to the dead-letter stream");
         Ok(())
-    }
-}
-
-impl Inner {
-    /// Ends the stream of a job that exhausted its deliveries with an `error` event (`INTERNAL_ERROR`,
-    /// `details.reason = "deliveries_exhausted"`): its last worker died without a word. Every worker sees the
-    /// advisory, so the event may come more than once; API nodes keep the first.
-    async fn tell_exhausted(&self, payload: &[u8], deliveries: Option<i64>) {
-        let Ok(job) = QueryJob::decode(payload) else { return };
-        let message = match job.language {
-            querygpt_common::Language::Zh => "服务多次尝试均未能完成此问题，请重试",
-            querygpt_common::Language::En => "the service could not answer on any delivery; try again",
-        };
-        let details = serde_json::json!({"reason": "deliveries_exhausted", "deliveries": deliveries});
-        let event =
-            ChatEvent::Error { code: ErrorCode::InternalError, message: message.to_owned(), details: Some(details) };
-        let event = JobEvent::new(job.job_id, event);
-        if let Err(err) = self.publish_durable(&job.events_subject, &event).await {
-            error!(job_id = %job.job_id, error = error_chain(&err), "cannot tell the client that its job was given up");
-        }
-    }
-
-    /// Publishes `event` to the events stream and waits for the server to store it.
-    async fn publish_durable(&self, subject: &str, event: &JobEvent) -> Result<(), BusError> {
-        let ack = self.jetstream.publish(subject.to_owned(), event.encode().into()).await.map_err(publish_error)?;
-        ack.await.map_err(publish_error).map(drop)
     }
 }
 
@@ -828,6 +815,10 @@ impl Bus for NatsBus {
     async fn replay_events(&self, job_id: uuid::Uuid) -> Result<BoxStream<'static, JobEvent>, BusError> {
         let subject = self.inner.subjects.events_of_job(job_id);
         self.inner.ordered_events(subject, true).await
+    }
+
+    async fn exhausted_jobs(&self) -> Result<BoxStream<'static, ExhaustedJob>, BusError> {
+        Ok(crate::broadcast_stream(self.inner.exhausted.subscribe(), "exhausted job"))
     }
 
     async fn publish_cancel(&self, cancel: &CancelRequest) -> Result<(), BusError> {

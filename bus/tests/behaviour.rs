@@ -622,6 +622,7 @@ async fn nats_job_exhausting_its_deliveries_moves_to_the_dead_letter_stream() {
     let bus = h.node().await;
     let js = h.jetstream().await.unwrap();
     let mut jobs = bus.job_deliveries(1).await.unwrap();
+    let mut given_up = bus.exhausted_jobs().await.unwrap();
     let job = new_job(&*bus);
     bus.submit_job(&job).await.unwrap();
 
@@ -642,6 +643,9 @@ async fn nats_job_exhausting_its_deliveries_moves_to_the_dead_letter_stream() {
     let copy = dead.get_raw_message(1).await.unwrap();
     assert_eq!(QueryJob::decode(&copy.payload).unwrap(), job);
     h.assert_jobs_stream_empty().await;
+    // The process is told, so that a worker can tell the job's client.
+    let exhausted = expect_next(&mut given_up, "exhausted job").await;
+    assert_eq!((exhausted.job, exhausted.deliveries), (job, Some(2)));
 }
 
 #[tokio::test]
@@ -719,4 +723,22 @@ async fn nats_a_reply_too_large_for_the_server_becomes_a_failure() {
 
     let reply = api.request_worker(&worker_request(), PATIENCE).await.unwrap();
     assert!(matches!(reply.outcome, WorkerOutcome::Failed { code: ErrorCode::InternalError, .. }), "{reply:?}");
+}
+
+#[tokio::test]
+async fn in_process_job_exhausting_its_deliveries_is_reported() {
+    let options = querygpt_bus::InProcessOptions { queue_capacity: 8, max_deliver: 2 };
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::with_options(Subjects::new("qg"), options));
+    let mut jobs = bus.job_deliveries(1).await.unwrap();
+    let mut given_up = bus.exhausted_jobs().await.unwrap();
+    let job = new_job(&*bus);
+    bus.submit_job(&job).await.unwrap();
+    for attempt in 1..=2 {
+        let delivery = expect_next(&mut jobs, "job").await;
+        assert_eq!(delivery.attempt, attempt);
+        delivery.acker.retry_later(Duration::ZERO).await.unwrap();
+    }
+    let exhausted = expect_next(&mut given_up, "exhausted job").await;
+    assert_eq!((exhausted.job, exhausted.deliveries), (job, Some(2)));
+    expect_no_job(&mut jobs, QUIET).await;
 }

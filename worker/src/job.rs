@@ -123,6 +123,20 @@ impl JobContext {
         self.publish(job, answer, sink).await
     }
 
+    /// Re-sends the answer an earlier run of `job` stored, if there is one: `Ok(false)` when there is none.
+    pub async fn resend_stored(&self, job: &QueryJob, sink: &EventSink) -> Result<bool, Failure> {
+        let Some(stored) = self.store.message(job.user_id, job.assistant_message_id).await? else {
+            return Ok(false);
+        };
+        let connection = self
+            .store
+            .connection(job.user_id, job.connection_id)
+            .await?
+            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the connection no longer exists"))?;
+        let spec = target_spec(&connection);
+        self.replay(job, &connection, &spec, stored, sink).await.map(|()| true)
+    }
+
     /// The conversation's last `context_rounds` questions with their answers (the user's setting, else the
     /// worker's).
     async fn history(&self, job: &QueryJob) -> Result<Vec<PriorTurn>, Failure> {

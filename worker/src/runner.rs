@@ -7,7 +7,7 @@ use crate::pool;
 use crate::requests::RequestHandler;
 use crate::schemas::Schemas;
 use futures::StreamExt;
-use querygpt_bus::{Bus, BusError, JobDelivery};
+use querygpt_bus::{Bus, BusError, ExhaustedJob, JobDelivery};
 use querygpt_cache::SharedCache;
 use querygpt_common::config::{JobSettings, WorkerSettings};
 use querygpt_common::messages::ChatEvent;
@@ -99,6 +99,16 @@ impl Worker {
                 }
             })
         };
+        let mut exhausted = self.bus.exhausted_jobs().await?;
+        let exhausted_listener = {
+            let worker = self.clone();
+            tokio::spawn(async move {
+                while let Some(given_up) = exhausted.next().await {
+                    let worker = worker.clone();
+                    tokio::spawn(async move { worker.last_word(given_up).await });
+                }
+            })
+        };
         tracing::info!(concurrency = self.concurrency, "worker started");
         Ok(async move {
             let jobs = pool::run_bounded(
@@ -116,6 +126,7 @@ impl Worker {
             let requests = self.requests.clone().serve(requests, &shutdown);
             tokio::join!(jobs, requests);
             cancel_listener.abort();
+            exhausted_listener.abort();
             self.bus.flush().await
         })
     }
@@ -182,6 +193,24 @@ impl Worker {
         if let Err(e) = settled {
             tracing::warn!(error = error_chain(&e), "could not settle the job with the bus; it may be delivered again");
         }
+    }
+}
+
+impl Worker {
+    /// Tells the client of a job the bus gave up on (its worker died on the last delivery): the answer, if that
+    /// delivery stored one before it died, else an `error` with `details.reason = "deliveries_exhausted"`. So a
+    /// stored answer is never reported as a failure.
+    async fn last_word(&self, given_up: ExhaustedJob) {
+        let job = given_up.job;
+        let sink = EventSink::new(self.bus.clone(), &job);
+        match self.context.resend_stored(&job, &sink).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(failure) => tracing::warn!(job_id = %job.job_id, ?failure, "cannot look for the stored answer"),
+        }
+        let details = serde_json::json!({"reason": "deliveries_exhausted", "deliveries": given_up.deliveries});
+        let message = "the service could not answer on any delivery; try again".into();
+        let _ = publish_error(&sink, ErrorCode::InternalError, message, Some(details)).await;
     }
 }
 
