@@ -110,6 +110,7 @@ async fn open_bus(settings: &Settings, role: Role) -> anyhow::Result<Arc<dyn Bus
                 ack_wait: Duration::from_secs(settings.jobs.ack_wait_secs),
                 max_deliver: settings.jobs.max_deliver,
                 max_pending: settings.jobs.max_pending,
+                replicas: settings.jobs.stream_replicas,
             };
             Ok(Arc::new(NatsBus::connect(url, subjects, options).await?))
         }

@@ -69,6 +69,9 @@ pub struct NatsJobOptions {
     /// Jobs the jobs stream holds at most, waiting or running (a job leaves when it is acked); beyond, a job is
     /// refused with [`BusError::QueueFull`]. -1 for no limit.
     pub max_pending: i64,
+    /// Copies of each stream a NATS cluster keeps (1 on a single server; 3 in a three-node cluster, so that a
+    /// server lost loses no job or event).
+    pub replicas: usize,
 }
 
 /// Name of the dead-letter stream of a deployment, next to [`Subjects::jobs_stream`].
@@ -120,8 +123,8 @@ impl NatsBus {
         let client = connect_with_retry(url, &subjects, connections.clone()).await?;
         warn_if_outdated(&client.server_info().version);
         let jetstream = jetstream::new(client.clone());
-        ensure_dead_letter_stream(&jetstream, &subjects).await?;
-        ensure_events_stream(&jetstream, &subjects).await?;
+        ensure_dead_letter_stream(&jetstream, &subjects, options).await?;
+        ensure_events_stream(&jetstream, &subjects, options).await?;
         let consumer = ensure_jobs_topology(&jetstream, &subjects, options).await?;
         info!(url, stream = %subjects.jobs_stream(), "connected to the NATS bus");
         let exhausted = tokio::sync::broadcast::channel(EXHAUSTED_BUFFER).0;
@@ -211,9 +214,14 @@ async fn connect_with_retry(
     }
 }
 
-async fn ensure_dead_letter_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<(), BusError> {
+async fn ensure_dead_letter_stream(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    options: NatsJobOptions,
+) -> Result<(), BusError> {
     let dead_subject = subjects.dead_letter();
     ensure_stream(js, &dead_letter_stream(subjects), |config| {
+        config.num_replicas = options.replicas.max(1);
         config.subjects = vec![dead_subject.clone()];
         config.retention = RetentionPolicy::Limits;
         config.storage = StorageType::File;
@@ -224,9 +232,14 @@ async fn ensure_dead_letter_stream(js: &jetstream::Context, subjects: &Subjects)
     .map(drop)
 }
 
-async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<(), BusError> {
+async fn ensure_events_stream(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    options: NatsJobOptions,
+) -> Result<(), BusError> {
     let events = subjects.all_events();
     ensure_stream(js, &subjects.events_stream(), |config| {
+        config.num_replicas = options.replicas.max(1);
         config.subjects = vec![events.clone()];
         config.retention = RetentionPolicy::Limits;
         config.storage = StorageType::File;
@@ -246,6 +259,7 @@ async fn ensure_jobs_topology(
     let jobs_subject = subjects.jobs();
     let stream = ensure_stream(js, &subjects.jobs_stream(), |config| {
         config.subjects = vec![jobs_subject.clone()];
+        config.num_replicas = options.replicas.max(1);
         config.retention = RetentionPolicy::WorkQueue;
         config.storage = StorageType::File;
         config.duplicate_window = DUPLICATE_WINDOW;

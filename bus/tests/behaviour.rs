@@ -36,7 +36,7 @@ fn nats_url() -> String {
 }
 
 fn options(ack_wait: Duration) -> NatsJobOptions {
-    NatsJobOptions { ack_wait, max_deliver: 5, max_pending: -1 }
+    NatsJobOptions { ack_wait, max_deliver: 5, max_pending: -1, replicas: 1 }
 }
 
 enum Backend {
@@ -507,7 +507,7 @@ async fn a_full_queue_refuses_jobs(bus: Arc<dyn Bus>) {
 
 #[tokio::test]
 async fn nats_a_full_queue_refuses_jobs() {
-    let h = Harness::nats(NatsJobOptions { ack_wait: LONG_ACK_WAIT, max_deliver: 5, max_pending: 2 });
+    let h = Harness::nats(NatsJobOptions { ack_wait: LONG_ACK_WAIT, max_deliver: 5, max_pending: 2, replicas: 1 });
     a_full_queue_refuses_jobs(h.node().await).await;
 }
 
@@ -618,7 +618,7 @@ async fn nats_dead_letter_keeps_a_copy_and_stops_deliveries() {
 
 #[tokio::test]
 async fn nats_job_exhausting_its_deliveries_moves_to_the_dead_letter_stream() {
-    let h = Harness::nats(NatsJobOptions { ack_wait: SHORT_ACK_WAIT, max_deliver: 2, max_pending: -1 });
+    let h = Harness::nats(NatsJobOptions { ack_wait: SHORT_ACK_WAIT, max_deliver: 2, max_pending: -1, replicas: 1 });
     let bus = h.node().await;
     let js = h.jetstream().await.unwrap();
     let mut jobs = bus.job_deliveries(1).await.unwrap();
@@ -652,7 +652,7 @@ async fn nats_job_exhausting_its_deliveries_moves_to_the_dead_letter_stream() {
 async fn nats_reconnecting_with_new_options_updates_the_consumer() {
     let h = Harness::nats(options(LONG_ACK_WAIT));
     let _first = h.node().await;
-    let updated = NatsJobOptions { ack_wait: Duration::from_secs(7), max_deliver: 3, max_pending: -1 };
+    let updated = NatsJobOptions { ack_wait: Duration::from_secs(7), max_deliver: 3, max_pending: -1, replicas: 1 };
     let _second = NatsBus::connect(&nats_url(), h.subjects.clone(), updated).await.unwrap();
 
     let js = h.jetstream().await.unwrap();

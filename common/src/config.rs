@@ -95,6 +95,8 @@ pub struct JobSettings {
     pub max_pending: i64,
     /// Open question streams one user may have on one API node; 0 for no limit.
     pub max_streams_per_user: usize,
+    /// Copies a NATS cluster keeps of the jobs, events and dead-letter streams (3 in a three-node cluster).
+    pub stream_replicas: usize,
     /// How long an API node waits for a worker to answer a request (model test, connection test, schema).
     pub request_timeout_secs: u64,
 }
@@ -271,6 +273,7 @@ impl Default for JobSettings {
             resume_grace_secs: 10,
             max_pending: 100_000,
             max_streams_per_user: 64,
+            stream_replicas: 1,
             request_timeout_secs: 20,
         }
     }
