@@ -104,9 +104,7 @@ impl TestApp {
         let llm = FakeLlm::start().await;
         let data_dir = tempfile::tempdir().expect("temp dir");
         let store_url = databases::fresh_postgres_database().await;
-        let port = free_port();
         let env = vec![
-            ("QUERYGPT_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("QUERYGPT_DATA_DIR".into(), data_dir.path().display().to_string()),
             ("QUERYGPT_DATABASE_URL".into(), store_url),
             ("QUERYGPT_NATS_URL".into(), databases::nats_url()),
@@ -127,7 +125,7 @@ impl TestApp {
         env.extend(extra_env.iter().map(|(name, value)| (name.to_string(), value.to_string())));
         let mut app = TestApp {
             mode: Mode::Distributed,
-            base: format!("http://127.0.0.1:{port}/api/v1"),
+            base: String::new(),
             http: http_client(),
             llm,
             data_dir,
@@ -138,8 +136,7 @@ impl TestApp {
         };
         let status = app.command("migrate").0.status().await.expect("run migrate");
         assert!(status.success(), "querygpt migrate failed");
-        app.apis.push(app.command("api").0.spawn().expect("spawn api"));
-        app.wait_until_healthy(&app.base).await;
+        app.base = app.spawn_api().await;
         app.spawn_worker().await;
         app
     }
@@ -187,15 +184,22 @@ impl TestApp {
         worker.wait().await.expect("worker reaped");
     }
 
-    /// Starts one more API process on its own port, sharing everything else with the first; returns its base URL
-    /// (`http://127.0.0.1:PORT/api/v1`) once it answers.
+    /// Starts an API process (the first one, or one more sharing everything else with the others); returns its
+    /// base URL (`http://127.0.0.1:PORT/api/v1`) once it answers. It binds port 0 and the port is read from its
+    /// log, so no other process can take the port in between; with `QUERYGPT_TEST_LOGS` (no log file) a free port
+    /// is chosen beforehand instead.
     pub async fn spawn_api(&mut self) -> String {
         assert_eq!(self.mode, Mode::Distributed, "only the distributed mode has API processes");
-        let base = format!("http://127.0.0.1:{}/api/v1", free_port());
-        let listen = base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
-        let (mut command, _) = self.command("api");
-        command.env("QUERYGPT_LISTEN", listen);
+        let (mut command, log) = self.command("api");
+        let chosen = log.is_none().then(free_port);
+        command.env("QUERYGPT_LISTEN", format!("127.0.0.1:{}", chosen.unwrap_or(0)));
         self.apis.push(command.spawn().expect("spawn api"));
+        let port = match (chosen, log) {
+            (Some(port), _) => port,
+            (None, Some(log)) => listening_port(&log).await,
+            (None, None) => unreachable!("a port is chosen when there is no log"),
+        };
+        let base = format!("http://127.0.0.1:{port}/api/v1");
         self.wait_until_healthy(&base).await;
         base
     }
@@ -365,6 +369,41 @@ impl TestApp {
         let status = response.status();
         (status, response.json().await.expect("JSON error body"))
     }
+}
+
+/// The port in the `API listening addr=127.0.0.1:PORT` line of an API process's log, within 30 s.
+async fn listening_port(log: &std::path::Path) -> u16 {
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let plain = strip_ansi(&text);
+        let port = plain.lines().filter(|line| line.contains("API listening")).find_map(|line| {
+            let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+            addr.rsplit(':').next()?.parse().ok()
+        });
+        if let Some(port) = port {
+            return port;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the API process did not log its address; see {}", log.display());
+}
+
+/// `text` without terminal colour codes (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 fn free_port() -> u16 {
