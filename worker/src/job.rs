@@ -47,11 +47,7 @@ impl JobContext {
     pub async fn answer(&self, job: &QueryJob, delivery: u64, sink: &EventSink) -> Result<(), Failure> {
         let started = Instant::now();
         sink.progress(Stage::Analyzing, 1).await?;
-        let connection = self
-            .store
-            .connection(job.user_id, job.connection_id)
-            .await?
-            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the connection no longer exists"))?;
+        let connection = self.connection_of(job).await?;
         let spec = target_spec(&connection);
         if delivery > 1
             && let Some(stored) = self.store.message(job.user_id, job.assistant_message_id).await?
@@ -128,13 +124,17 @@ impl JobContext {
         let Some(stored) = self.store.message(job.user_id, job.assistant_message_id).await? else {
             return Ok(false);
         };
-        let connection = self
-            .store
-            .connection(job.user_id, job.connection_id)
-            .await?
-            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the connection no longer exists"))?;
+        let connection = self.connection_of(job).await?;
         let spec = target_spec(&connection);
         self.replay(job, &connection, &spec, stored, sink).await.map(|()| true)
+    }
+
+    /// The connection `job` runs on (deleted since the question was asked: a `NOT_FOUND` for the user).
+    async fn connection_of(&self, job: &QueryJob) -> Result<Connection, Failure> {
+        self.store
+            .connection(job.user_id, job.connection_id)
+            .await?
+            .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the connection no longer exists"))
     }
 
     /// The conversation's last `context_rounds` questions with their answers (the user's setting, else the
