@@ -2,7 +2,7 @@
 //! node, after their node was killed), NATS restarted under questions in flight, and jobs that exhaust their
 //! deliveries.
 
-use crate::support::databases::OwnNats;
+use crate::support::databases::{OwnNats, OwnPostgres};
 use crate::support::sse::{SseEvent, SseStream};
 use crate::support::{Mode, Session, TestApp};
 use querygpt_testkit::Reply;
@@ -220,4 +220,43 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let (status, _) = app.request(reqwest::Method::GET, "/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_loses_no_answer_and_fails_fast_meanwhile() {
+    let mut pg = OwnPostgres::start().await;
+    let app = TestApp::distributed_with(&[
+        ("QUERYGPT_DATABASE_URL", &pg.url()),
+        ("QUERYGPT_STORE__ACQUIRE_TIMEOUT_MS", "1000"),
+    ])
+    .await;
+    let (session, connection_id) = setup(&app).await;
+    app.llm.set_default(Reply::delayed(Duration::from_secs(2), answer()));
+    let mut streams = Vec::new();
+    for n in 0..4 {
+        let query = format!("sales per region {n}");
+        let mut stream = app.ask(&session, &[("query", &query), ("connection_id", &connection_id)]).await;
+        let first = stream.next().await.expect("a first event");
+        streams.push((first.data["conversation_id"].as_str().unwrap().to_owned(), stream));
+    }
+
+    // The answers come while the store is down: they cannot be stored yet.
+    pg.stop().await;
+    let started = std::time::Instant::now();
+    let (status, body) = app.get("/models", &session.access_token).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("INTERNAL_ERROR")));
+    assert!(started.elapsed() < Duration::from_secs(5), "failed fast: {:?}", started.elapsed());
+    let (status, body) = app.request(reqwest::Method::GET, "/health/ready", None, None).await;
+    assert_eq!((status, body["checks"]["store"]["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("down")));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.restart().await;
+
+    // Jobs are retried with backoff until the store is back: every question ends with its answer, stored once.
+    for (conversation_id, mut stream) in streams {
+        let events = finish(&mut stream, Duration::from_secs(45)).await;
+        assert_eq!(names(&events).last(), Some(&"done"), "{conversation_id}: {events:?}");
+        assert_stored_once(&app, &session, &conversation_id).await;
+    }
+    let (status, _) = app.get("/models", &session.access_token).await;
+    assert_eq!(status, StatusCode::OK, "the nodes recovered without a restart");
 }

@@ -244,3 +244,79 @@ impl OwnNats {
         panic!("nats-server on port {port} did not start");
     }
 }
+
+/// A PostgreSQL server of one test's own (initdb into a temp dir, run as the `postgres` user, trust auth for
+/// `root`), that the test can stop and start again: a store outage the shared server must not suffer.
+pub struct OwnPostgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+}
+
+impl OwnPostgres {
+    pub async fn start() -> OwnPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (scripts/services.sh installs it)")
+            .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+            .find(|bin| bin.join("initdb").exists())
+            .expect("an initdb");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut pg = OwnPostgres { port, dir, bin };
+        pg.run(&["chown", "-R", "postgres", &pg.dir.path().display().to_string()], false).await;
+        let data = pg.data();
+        let initdb = pg.bin.join("initdb").display().to_string();
+        pg.run(&[&initdb, "-D", &data, "-A", "trust", "-U", "root", "--no-sync"], true).await;
+        pg.restart().await;
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Runs `args`, as the `postgres` user when `as_postgres`; panics unless it succeeds.
+    async fn run(&self, args: &[&str], as_postgres: bool) {
+        let mut command = if as_postgres {
+            let mut command = tokio::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).args(args);
+            command
+        } else {
+            let mut command = tokio::process::Command::new(args[0]);
+            command.args(&args[1..]);
+            command
+        };
+        let output = command.output().await.expect("run a PostgreSQL tool");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://root@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.run(&[&pg_ctl, "-D", &self.data(), "-o", &options, "-l", &log, "-w", "start"], true).await;
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: connections are cut, as in a restart).
+    pub async fn stop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        self.run(&[&pg_ctl, "-D", &self.data(), "-m", "fast", "-w", "stop"], true).await;
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_ctl)
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
