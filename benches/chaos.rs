@@ -4,8 +4,8 @@
 //!
 //! Scenarios: `workers` (kill -9 a worker every 2 s, start a new one), `nats` (NATS stopped with SIGTERM and started
 //! again on its store, twice), `api` (an API node killed with SIGKILL and started again; its clients resume on the
-//! other node with `Last-Event-ID`), `exhausted` (`jobs.max_deliver` 1 and workers killed every second: some jobs
-//! run out of deliveries). A PostgreSQL restart needs a server of its own and is not run here.
+//! other node with `Last-Event-ID`), `postgres` (the store's own PostgreSQL stopped and started again, twice),
+//! `exhausted` (`jobs.max_deliver` 1 and workers killed every second: some jobs run out of deliveries).
 //!
 //! For every question it checks from outside that it ended with exactly one `done` (or one `error`), and through
 //! the API that the conversation holds exactly one answer (or none after an error). Printed per scenario: sent,
@@ -34,6 +34,8 @@ const SQL: &str = "SELECT region, SUM(amount) AS total FROM sales GROUP BY regio
 /// One deployment under test.
 struct Deployment {
     env: Vec<(String, String)>,
+    /// The store's own server, in the `postgres` scenario.
+    postgres: Option<Mutex<databases::OwnPostgres>>,
     apis: Mutex<Vec<(String, Child)>>,
     workers: Mutex<Vec<Child>>,
     nats: Mutex<databases::OwnNats>,
@@ -42,10 +44,17 @@ struct Deployment {
 }
 
 impl Deployment {
-    async fn start(max_deliver: u32) -> Deployment {
+    async fn start(max_deliver: u32, own_postgres: bool) -> Deployment {
         let data = tempfile::tempdir().expect("temp dir");
         let nats = databases::OwnNats::start().await;
-        let store = databases::fresh_postgres_database().await;
+        let postgres = match own_postgres {
+            true => Some(databases::OwnPostgres::start().await),
+            false => None,
+        };
+        let store = match &postgres {
+            Some(postgres) => postgres.url(),
+            None => databases::fresh_postgres_database().await,
+        };
         let env: Vec<(String, String)> = [
             ("QUERYGPT_DATA_DIR", data.path().display().to_string()),
             ("QUERYGPT_DATABASE_URL", store),
@@ -66,6 +75,7 @@ impl Deployment {
         .collect();
         let deployment = Deployment {
             env,
+            postgres: postgres.map(Mutex::new),
             apis: Mutex::new(Vec::new()),
             workers: Mutex::new(Vec::new()),
             nats: Mutex::new(nats),
@@ -232,7 +242,8 @@ struct Tally {
 }
 
 async fn run(scenario: &str, llm: &FakeLlm, questions: usize) -> Tally {
-    let deployment = Arc::new(Deployment::start(if scenario == "exhausted" { 1 } else { 5 }).await);
+    let deployment =
+        Arc::new(Deployment::start(if scenario == "exhausted" { 1 } else { 5 }, scenario == "postgres").await);
     let bases = deployment.bases().await;
     let email = format!("chaos-{}@example.com", uuid::Uuid::new_v4().simple());
     let registered = deployment
@@ -290,6 +301,17 @@ async fn run(scenario: &str, llm: &FakeLlm, questions: usize) -> Tally {
                         nats.stop().await;
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         nats.restart().await;
+                        restarts += 1;
+                    }
+                    "postgres"
+                        if restarts < 2 && finished.load(Ordering::Relaxed) >= questions * (restarts + 1) / 3 =>
+                    {
+                        if let Some(postgres) = &deployment.postgres {
+                            let mut postgres = postgres.lock().await;
+                            postgres.stop().await;
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            postgres.restart().await;
+                        }
                         restarts += 1;
                     }
                     "api" if restarts < 1 && finished.load(Ordering::Relaxed) >= questions / 3 => {
@@ -379,7 +401,7 @@ fn main() {
         ));
         println!("| scenario | faults | sent | done | errors | lost | duplicated | told error but stored | slowest |");
         println!("|---|---|---|---|---|---|---|---|---|");
-        for scenario in ["workers", "nats", "api", "exhausted"] {
+        for scenario in ["workers", "nats", "api", "postgres", "exhausted"] {
             if !chosen.is_empty() && !chosen.contains(&scenario) {
                 continue;
             }
@@ -396,6 +418,5 @@ fn main() {
                 t.slowest.as_secs_f64()
             );
         }
-        println!("| postgres | not run: restarting PostgreSQL needs a server of the suite's own ||||||||");
     });
 }
