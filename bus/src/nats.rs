@@ -499,9 +499,7 @@ impl Inner {
             }
         };
         match QueryJob::decode(&message.payload) {
-            Ok(job) => {
-                Some(JobDelivery { job, attempt, acker: Box::new(NatsAcker { message, bus: Arc::clone(self) }) })
-            }
+            Ok(job) => Some(JobDelivery { job, attempt, acker: Box::new(NatsAcker::new(message, Arc::clone(self))) }),
             Err(err) => {
                 let reason = format!("undecodable job: {err}");
                 warn!(%reason, "dead-lettering a job this worker cannot read");
@@ -674,15 +672,34 @@ impl Backoff {
 }
 
 /// Acknowledgement of one JetStream delivery.
+///
+/// Dropped without being settled (its task panicked, or was dropped), it gives the job back at once (`Nak`), as
+/// the in-process bus does, rather than leaving it to the ack wait.
 struct NatsAcker {
     message: jetstream::Message,
     bus: Arc<Inner>,
+    settled: std::sync::atomic::AtomicBool,
+}
+
+impl NatsAcker {
+    fn new(message: jetstream::Message, bus: Arc<Inner>) -> Self {
+        NatsAcker { message, bus, settled: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    /// Marks the delivery settled when `result` says the server took the answer.
+    fn settled_if_ok(&self, result: Result<(), BusError>) -> Result<(), BusError> {
+        if result.is_ok() {
+            self.settled.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
 }
 
 #[async_trait]
 impl JobAcker for NatsAcker {
     async fn ack(&self) -> Result<(), BusError> {
-        self.message.double_ack().await.map_err(|err| BusError::unavailable("ack not confirmed", err))
+        let acked = self.message.double_ack().await.map_err(|err| BusError::unavailable("ack not confirmed", err));
+        self.settled_if_ok(acked)
     }
 
     async fn in_progress(&self) -> Result<(), BusError> {
@@ -690,14 +707,32 @@ impl JobAcker for NatsAcker {
     }
 
     async fn retry_later(&self, delay: Duration) -> Result<(), BusError> {
-        self.message
+        let given_back = self
+            .message
             .ack_with(AckKind::Nak(Some(delay)))
             .await
-            .map_err(|err| BusError::unavailable("cannot give the job back", err))
+            .map_err(|err| BusError::unavailable("cannot give the job back", err));
+        self.settled_if_ok(given_back)
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<(), BusError> {
-        self.bus.dead_letter_message(&self.message, reason).await
+        let buried = self.bus.dead_letter_message(&self.message, reason).await;
+        self.settled_if_ok(buried)
+    }
+}
+
+impl Drop for NatsAcker {
+    fn drop(&mut self) {
+        if self.settled.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let message = self.message.clone();
+        runtime.spawn(async move {
+            if let Err(err) = message.ack_with(AckKind::Nak(None)).await {
+                debug!(error = %err, "cannot give back a dropped job; it returns after the ack wait");
+            }
+        });
     }
 }
 
