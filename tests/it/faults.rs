@@ -260,3 +260,21 @@ async fn a_postgres_restart_loses_no_answer_and_fails_fast_meanwhile() {
     let (status, _) = app.get("/models", &session.access_token).await;
     assert_eq!(status, StatusCode::OK, "the nodes recovered without a restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_shutting_down_ends_its_streams_with_a_marker_to_resume_from() {
+    let app = TestApp::start(Mode::Embedded).await;
+    let (session, connection_id) = setup(&app).await;
+    app.llm.set_default(Reply::delayed(Duration::from_millis(1500), answer()));
+    let mut stream = app.ask(&session, &[("query", "sales per region"), ("connection_id", &connection_id)]).await;
+    let first = stream.next().await.expect("a first event");
+    app.until_the_llm_is_asked().await;
+    let stopping = tokio::spawn(app.stop());
+    let rest = finish(&mut stream, Duration::from_secs(10)).await;
+    let last = rest.last().unwrap_or_else(|| panic!("nothing after {first:?}"));
+    assert_eq!(last.event, "reconnect", "{rest:?}");
+    assert!(last.id.is_none(), "the marker has no id: Last-Event-ID stays the last real event");
+    assert_eq!(last.data["type"], "reconnect");
+    assert!(rest.iter().all(|e| e.event != "error"), "no error is told for a question that goes on: {rest:?}");
+    stopping.await.expect("graceful stop");
+}
