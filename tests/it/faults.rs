@@ -36,6 +36,32 @@ async fn assert_stored_once(app: &TestApp, session: &Session, conversation_id: &
     assert_eq!(messages[1]["metadata"]["sql"], SQL, "{body}");
 }
 
+/// Asks `count` questions and waits for each one's first event; returns their conversations and open streams.
+async fn questions_in_flight(
+    app: &TestApp,
+    session: &Session,
+    connection_id: &str,
+    count: usize,
+) -> Vec<(String, SseStream)> {
+    let mut streams = Vec::new();
+    for n in 0..count {
+        let query = format!("sales per region {n}");
+        let mut stream = app.ask(session, &[("query", &query), ("connection_id", connection_id)]).await;
+        let first = stream.next().await.expect("a first event");
+        streams.push((first.data["conversation_id"].as_str().unwrap().to_owned(), stream));
+    }
+    streams
+}
+
+/// Each stream ends with `done` within `limit`, and its conversation holds its one answer.
+async fn each_answered_once(app: &TestApp, session: &Session, streams: Vec<(String, SseStream)>, limit: Duration) {
+    for (conversation_id, mut stream) in streams {
+        let events = finish(&mut stream, limit).await;
+        assert_eq!(names(&events).last(), Some(&"done"), "{conversation_id}: {events:?}");
+        assert_stored_once(app, session, &conversation_id).await;
+    }
+}
+
 /// Reads `stream` to its end, within `limit`.
 async fn finish(stream: &mut SseStream, limit: Duration) -> Vec<SseEvent> {
     tokio::time::timeout(limit, stream.collect()).await.expect("the stream ended in time")
@@ -122,23 +148,13 @@ async fn nats_restarted_under_questions_in_flight_loses_no_answer() {
     let (session, connection_id) = setup(&app).await;
     app.llm.set_default(Reply::delayed(Duration::from_millis(1500), answer()));
 
-    let mut streams = Vec::new();
-    for n in 0..8 {
-        let query = format!("sales per region {n}");
-        let mut stream = app.ask(&session, &[("query", &query), ("connection_id", &connection_id)]).await;
-        let first = stream.next().await.expect("a first event");
-        streams.push((first.data["conversation_id"].as_str().unwrap().to_owned(), stream));
-    }
+    let streams = questions_in_flight(&app, &session, &connection_id, 8).await;
     // The answers come while NATS is down or just back.
     nats.stop().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     nats.restart().await;
     let back = std::time::Instant::now();
-    for (conversation_id, mut stream) in streams {
-        let events = finish(&mut stream, Duration::from_secs(30)).await;
-        assert_eq!(names(&events).last(), Some(&"done"), "{conversation_id}: {events:?}");
-        assert_stored_once(&app, &session, &conversation_id).await;
-    }
+    each_answered_once(&app, &session, streams, Duration::from_secs(30)).await;
     let after = back.elapsed();
     assert!(after < Duration::from_secs(15), "the last answer came {after:?} after NATS was back");
 }
@@ -232,13 +248,7 @@ async fn a_postgres_restart_loses_no_answer_and_fails_fast_meanwhile() {
     .await;
     let (session, connection_id) = setup(&app).await;
     app.llm.set_default(Reply::delayed(Duration::from_secs(2), answer()));
-    let mut streams = Vec::new();
-    for n in 0..4 {
-        let query = format!("sales per region {n}");
-        let mut stream = app.ask(&session, &[("query", &query), ("connection_id", &connection_id)]).await;
-        let first = stream.next().await.expect("a first event");
-        streams.push((first.data["conversation_id"].as_str().unwrap().to_owned(), stream));
-    }
+    let streams = questions_in_flight(&app, &session, &connection_id, 4).await;
 
     // The answers come while the store is down: they cannot be stored yet.
     pg.stop().await;
@@ -252,11 +262,7 @@ async fn a_postgres_restart_loses_no_answer_and_fails_fast_meanwhile() {
     pg.restart().await;
 
     // Jobs are retried with backoff until the store is back: every question ends with its answer, stored once.
-    for (conversation_id, mut stream) in streams {
-        let events = finish(&mut stream, Duration::from_secs(45)).await;
-        assert_eq!(names(&events).last(), Some(&"done"), "{conversation_id}: {events:?}");
-        assert_stored_once(&app, &session, &conversation_id).await;
-    }
+    each_answered_once(&app, &session, streams, Duration::from_secs(45)).await;
     let (status, _) = app.get("/models", &session.access_token).await;
     assert_eq!(status, StatusCode::OK, "the nodes recovered without a restart");
 }
