@@ -8,6 +8,11 @@ use querygpt_sqlsafe::LintTarget;
 use std::io::Read;
 use std::path::PathBuf;
 
+/// mimalloc returns freed memory to the system. With glibc's allocator, the 19 MiB buffers of argon2 (one per
+/// password hash) stayed in the process: 100 registrations left `serve` at 548 MB RSS.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "querygpt", version, about = "QueryGPT-rs: questions in plain language, answered from your database")]
 struct Cli {
