@@ -73,7 +73,7 @@ async fn generate(
     caller.rate_limit(&state, lang).await?;
     let limits = &state.settings.text2sql;
     check_content_type(&headers, lang)?;
-    let body = axum::body::to_bytes(body, limits.max_request_bytes).await.map_err(|_| {
+    let body = read_limited(body, limits.max_request_bytes).await.map_err(|()| {
         Text2SqlError::invalid_request(format!(
             "{} {}",
             lang.pick(
@@ -113,6 +113,35 @@ async fn generate(
         explanation: generated.explanation,
         conversation_id: id.as_str().to_owned(),
     }))
+}
+
+/// A refused body is still read (and dropped) for this long, up to as much again as the limit, so that a client
+/// still sending it is not cut off before it can read the refusal.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// The body, or `Err` when it is over `limit` bytes or cannot be read.
+async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ()> {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let mut read = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(drop)?;
+        if read.len() + chunk.len() > limit {
+            let mut dropped = 0;
+            let _ = tokio::time::timeout(LINGER, async {
+                while let Some(Ok(chunk)) = chunks.next().await {
+                    dropped += chunk.len();
+                    if dropped > limit {
+                        break;
+                    }
+                }
+            })
+            .await;
+            return Err(());
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(read)
 }
 
 /// The document requires `application/json` (a charset parameter is fine).
