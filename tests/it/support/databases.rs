@@ -166,7 +166,8 @@ impl OwnRedis {
     /// Starts the server (again) and waits until it answers `PING`.
     pub async fn restart(&mut self) {
         let port = self.port.to_string();
-        let child = tokio::process::Command::new("redis-server")
+        let server = std::env::var("QUERYGPT_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = tokio::process::Command::new(server)
             .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -222,7 +223,8 @@ impl OwnNats {
     /// Starts the server (again, on the same store) and waits until it accepts connections.
     pub async fn restart(&mut self) {
         let (port, dir) = (self.port.to_string(), self.store.path().display().to_string());
-        let child = tokio::process::Command::new("nats-server")
+        let server = std::env::var("QUERYGPT_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let child = tokio::process::Command::new(server)
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd", &dir])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -255,11 +257,14 @@ pub struct OwnPostgres {
 
 impl OwnPostgres {
     pub async fn start() -> OwnPostgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL is installed (scripts/services.sh installs it)")
-            .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
-            .find(|bin| bin.join("initdb").exists())
-            .expect("an initdb");
+        let bin = match std::env::var_os("QUERYGPT_TEST_PG_BIN") {
+            Some(bin) => std::path::PathBuf::from(bin),
+            None => std::fs::read_dir("/usr/lib/postgresql")
+                .expect("PostgreSQL is installed (scripts/services.sh installs it)")
+                .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+                .find(|bin| bin.join("initdb").exists())
+                .expect("an initdb"),
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let mut pg = OwnPostgres { port, dir, bin };
