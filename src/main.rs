@@ -1,4 +1,5 @@
-//! `querygpt`: one binary, four roles (`serve`, `api`, `worker`, `migrate`) and the `validate` linter.
+//! `querygpt`: one binary, four roles (`serve`, `api`, `worker`, `migrate`), the `validate` linter and the terminal
+//! client (`login`, `ask`, ...: the `querygpt-client` crate, which needs no server settings and logs nothing).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -41,10 +42,15 @@ enum Command {
         /// File of statements (default: stdin).
         file: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Client(querygpt_client::Command),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Client(command) = cli.command {
+        std::process::exit(querygpt_client::run(command));
+    }
     if let Command::Validate { dialect, file } = &cli.command {
         return validate(*dialect, file.as_deref());
     }
@@ -61,7 +67,7 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!("migrations applied");
                 return Ok(());
             }
-            Command::Validate { .. } => unreachable!("handled before the runtime starts"),
+            Command::Validate { .. } | Command::Client(_) => unreachable!("handled before the runtime starts"),
         };
         app::start(settings, role, None).await?.run_until(shutdown_signal()).await
     })

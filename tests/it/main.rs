@@ -4,6 +4,7 @@
 mod support;
 
 mod chat_failures;
+mod cli;
 mod crash;
 mod faults;
 mod journey;
