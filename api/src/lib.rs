@@ -9,6 +9,7 @@ mod api_keys;
 pub mod auth;
 pub mod chat;
 mod connections;
+mod console;
 mod conversations;
 pub mod error;
 pub mod extract;
@@ -146,6 +147,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
+        .merge(console::routes(state.settings.http.console))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())

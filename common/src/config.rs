@@ -185,11 +185,14 @@ pub struct HttpSettings {
     pub listen_backlog: u32,
     /// A client must send a request's headers within this time (idle keep-alive connections close after it too).
     pub header_read_timeout_secs: u64,
+    /// Serve the web console (HTML, CSS and JavaScript built into the binary) at `/` and `/console/...`. Off: `/`
+    /// is the JSON 404 of any unknown path.
+    pub console: bool,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { listen_backlog: 4096, header_read_timeout_secs: 30 }
+        HttpSettings { listen_backlog: 4096, header_read_timeout_secs: 30, console: true }
     }
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod chat_failures;
 mod cli;
+mod console;
 mod crash;
 mod faults;
 mod journey;

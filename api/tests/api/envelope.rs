@@ -8,7 +8,8 @@ use crate::support::TestApp;
 
 #[tokio::test]
 async fn unknown_routes_are_json_404s() {
-    let app = TestApp::new().await;
+    // Without the web console (`http.console`), `/` is unknown too.
+    let app = TestApp::with_settings(|settings| settings.http.console = false).await;
     for uri in ["/", "/api/v1/nope", "/api/v2/auth/me", "/api/v1/models/extra/segments"] {
         let reply = app.get(uri, None).await;
         assert_eq!(reply.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND"), &json!({}), "{uri}");
