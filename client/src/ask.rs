@@ -53,7 +53,7 @@ pub async fn ask(api: &Api, question: Question) -> Result<()> {
 
     let mut run = Run { json: question.json, progress: Progress::new(), conversation_id: None, last_id: None };
     if !run.json {
-        run.progress.stage("sending the question".into());
+        run.progress.waiting("sending the question".into());
     }
     let response = tokio::select! {
         response = api.open_stream(&params, None) => response?,
@@ -79,23 +79,29 @@ pub async fn ask(api: &Api, question: Question) -> Result<()> {
         let Some(last_id) = run.last_id.clone() else {
             return Err(ClientError::Protocol { url: api.base().to_owned(), what: format!("{cut}, before any event") });
         };
-        if resumes == MAX_RESUMES {
-            return Err(run.lost(format!("{cut}; gave up after {MAX_RESUMES} attempts to resume it")));
-        }
-        resumes += 1;
-        run.progress.note(&format!("{cut}: resuming ({resumes}/{MAX_RESUMES})..."));
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500) * resumes) => {}
-            _ = interrupt.recv() => return run.stop(api, &mut stream, &mut interrupt).await,
-        }
-        let response = tokio::select! {
-            response = api.open_stream(&[], Some(&last_id)) => response,
-            _ = interrupt.recv() => return run.stop(api, &mut stream, &mut interrupt).await,
+        // A node that restarts may refuse connections for a moment: an unreachable server is tried again.
+        stream = loop {
+            if resumes == MAX_RESUMES {
+                return Err(run.lost(format!("{cut}; gave up after {MAX_RESUMES} attempts to resume it")));
+            }
+            resumes += 1;
+            run.progress.note(&format!("{cut}: resuming ({resumes}/{MAX_RESUMES})..."));
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500) * resumes) => {}
+                _ = interrupt.recv() => return run.stop(api, &mut stream, &mut interrupt).await,
+            }
+            let response = tokio::select! {
+                response = api.open_stream(&[], Some(&last_id)) => response,
+                _ = interrupt.recv() => return run.stop(api, &mut stream, &mut interrupt).await,
+            };
+            match response {
+                Ok(response) => break SseStream::new(response),
+                Err(e @ ClientError::Unreachable { .. }) if resumes < MAX_RESUMES => {
+                    run.progress.note(&format!("{cut}: {e}"));
+                }
+                Err(e) => return Err(run.lost(format!("{cut}, and resuming it failed: {e}"))),
+            }
         };
-        match response {
-            Ok(response) => stream = SseStream::new(response),
-            Err(e) => return Err(run.lost(format!("{cut}, and resuming it failed: {e}"))),
-        }
     }
 }
 

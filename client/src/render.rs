@@ -3,61 +3,72 @@
 
 use crate::api::{Connection, Conversation, ConversationPage, Model};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
-use indicatif::{ProgressBar, ProgressStyle};
+use console::Term;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use serde_json::Value;
+use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
 /// Longest text shown in one cell; the rest is cut with `…`.
 const MAX_CELL_CHARS: usize = 200;
 
 /// The spinner of the stage a question is in; the finished stages stay as `✓` lines.
+#[derive(Default)]
 pub struct Progress {
-    bar: Option<(ProgressBar, Instant, String)>,
+    current: Option<Stage>,
 }
 
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
-    }
+struct Stage {
+    bar: ProgressBar,
+    started: Instant,
+    label: String,
+    /// Cleared rather than kept as a `✓` line when it ends (waiting for the first event).
+    transient: bool,
 }
 
 impl Progress {
     /// No stage yet.
     pub fn new() -> Progress {
-        Progress { bar: None }
+        Progress::default()
     }
 
     /// A new stage: the previous one is marked done, and a spinner runs for this one.
     pub fn stage(&mut self, label: String) {
+        self.start(label, false);
+    }
+
+    /// A spinner for a wait that is not a stage of its own (it leaves no `✓` line).
+    pub fn waiting(&mut self, label: String) {
+        self.start(label, true);
+    }
+
+    fn start(&mut self, label: String, transient: bool) {
         self.finish_current(true);
-        let bar = ProgressBar::new_spinner();
+        let bar = spinner();
         let style = ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✓");
         bar.set_style(style);
         bar.set_message(label.clone());
         bar.enable_steady_tick(Duration::from_millis(100));
-        self.bar = Some((bar, Instant::now(), label));
+        self.current = Some(Stage { bar, started: Instant::now(), label, transient });
     }
 
     /// Shows `note` next to the current stage (e.g. "stopping...").
     pub fn note(&self, note: &str) {
-        if let Some((bar, _, label)) = &self.bar {
-            bar.set_message(format!("{label} — {note}"));
+        if let Some(stage) = &self.current {
+            stage.bar.set_message(format!("{} — {note}", stage.label));
         }
     }
 
-    /// Ends the current stage: marked done when `ok`, else just cleared.
+    /// Ends the current stage: marked done when `ok` (and not transient), else just cleared.
     pub fn finish_current(&mut self, ok: bool) {
-        if let Some((bar, started, label)) = self.bar.take() {
-            if ok {
-                bar.set_style(
-                    ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.finish_with_message(format!("✓ {label} ({:.1} s)", started.elapsed().as_secs_f64()));
-            } else {
-                bar.finish_and_clear();
-            }
+        let Some(stage) = self.current.take() else { return };
+        let drawn = !stage.bar.is_hidden();
+        stage.bar.finish_and_clear();
+        // The `✓` line is ours, not the bar's: a bar ends its line short of the right edge (see `Narrower`).
+        if ok && !stage.transient && drawn {
+            eprintln!("✓ {} ({:.1} s)", stage.label, stage.started.elapsed().as_secs_f64());
         }
     }
 }
@@ -65,6 +76,53 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish_current(false);
+    }
+}
+
+/// A spinner on stderr when it is a terminal, else one that draws nothing.
+fn spinner() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    ProgressBar::with_draw_target(None, ProgressDrawTarget::term_like(Box::new(Narrower(Term::stderr()))))
+}
+
+/// The terminal, said to be a few columns narrower than it is. indicatif fills each line to the right edge, so the
+/// `^C` that the terminal echoes on Ctrl-C would wrap to a new line, and clearing the spinner would then leave a
+/// stale copy of it above; with room to spare at the end of the line, the echo stays on the spinner's line.
+#[derive(Debug)]
+struct Narrower(Term);
+
+impl TermLike for Narrower {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(3).max(1)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 
