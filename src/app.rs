@@ -167,6 +167,10 @@ fn raise_open_file_limit() {
 pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>) -> anyhow::Result<RunningApp> {
     let settings = Arc::new(settings);
     raise_open_file_limit();
+    if settings.telemetry.metrics {
+        // Installed before anything is recorded: the `metrics` macros record nothing without it.
+        querygpt_telemetry::prometheus();
+    }
     let store = open_store(&settings, role == Role::Serve).await?;
     let bus = open_bus(&settings, role).await?;
     let shutdown = CancellationToken::new();
@@ -202,6 +206,15 @@ pub async fn start(settings: Settings, role: Role, listener: Option<TcpListener>
         // Listening before the API opens its port: a first request then finds a worker.
         let running = worker.start(shutdown.clone()).await?;
         tasks.spawn(async move { Ok(running.await?) });
+        if let Some(address) = &settings.worker.metrics_listen {
+            let listener = listen(address, 128).await.with_context(|| format!("cannot listen on {address}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "worker metrics listening");
+            let (bus, telemetry, stop) = (bus.clone(), settings.telemetry.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                Ok(querygpt_api::telemetry::serve_worker_metrics(listener, bus, telemetry, stop.cancelled_owned())
+                    .await?)
+            });
+        }
     }
 
     if role.runs_api() {

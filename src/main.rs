@@ -54,8 +54,9 @@ fn main() -> anyhow::Result<()> {
     if let Command::Validate { dialect, file } = &cli.command {
         return validate(*dialect, file.as_deref());
     }
-    init_tracing();
     let settings = Settings::load(cli.config.as_deref())?;
+    // Before the runtime: the span exporter, when configured, sends from a thread of its own.
+    let _telemetry = querygpt_telemetry::init(&settings.telemetry)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let role = match cli.command {
@@ -71,16 +72,6 @@ fn main() -> anyhow::Result<()> {
         };
         app::start(settings, role, None).await?.run_until(shutdown_signal()).await
     })
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("QUERYGPT_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("QUERYGPT_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json { builder.json().init() } else { builder.init() }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -18,6 +18,7 @@ mod models;
 mod openapi;
 mod prompts;
 mod rate_limit;
+pub mod telemetry;
 mod text2sql;
 mod timestamp;
 mod user_config;
@@ -143,14 +144,21 @@ pub fn router(state: Arc<AppState>) -> Router {
     let document = openapi::Document::new(&openapi_document());
     let api = api
         .route("/openapi.json", get(move || async move { document }))
+        // Operational, not part of the API documents: Prometheus scrapes it.
+        .route("/metrics", get(telemetry::metrics))
         // After the routes: applies to every route registered above.
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
         .merge(console::routes(state.settings.http.console))
         .fallback(not_found)
+        // A `Router` layer wraps each route, so the route template is known to the measurement.
+        .layer(axum::middleware::from_fn(telemetry::record_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+            querygpt_telemetry::http_span(request.method(), request.uri().path(), traceparent)
+        }))
         .with_state(state)
 }
 

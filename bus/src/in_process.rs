@@ -3,7 +3,8 @@
 mod requests;
 
 use crate::{
-    Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, ExhaustedJob, JobAcker, JobDelivery, WorkerRequestDelivery,
+    Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, ExhaustedJob, JobAcker, JobDelivery, QueueDepth,
+    WorkerRequestDelivery,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -11,6 +12,7 @@ use futures::stream::BoxStream;
 use querygpt_common::messages::{CancelRequest, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use querygpt_common::subjects::Subjects;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -75,6 +77,8 @@ struct Shared {
     cancels: broadcast::Sender<CancelRequest>,
     exhausted: broadcast::Sender<ExhaustedJob>,
     requests: requests::Listeners,
+    /// Deliveries not settled yet ([`Bus::job_queue`]).
+    unacked: AtomicU64,
 }
 
 impl InProcessBus {
@@ -99,6 +103,7 @@ impl InProcessBus {
                 cancels,
                 exhausted,
                 requests: requests::Listeners::default(),
+                unacked: AtomicU64::new(0),
             }),
         }
     }
@@ -213,9 +218,13 @@ struct InProcessAcker {
 impl InProcessAcker {
     fn take(&self) -> Option<QueryJob> {
         let job = self.job.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if job.is_none() {
-            debug!("in-process delivery already settled");
-        }
+        match job {
+            Some(_) => self.shared.unacked.fetch_sub(1, Ordering::Relaxed),
+            None => {
+                debug!("in-process delivery already settled");
+                0
+            }
+        };
         job
     }
 }
@@ -256,6 +265,7 @@ impl Drop for InProcessAcker {
         let Some(job) = self.job.get_mut().unwrap_or_else(PoisonError::into_inner).take() else {
             return;
         };
+        self.shared.unacked.fetch_sub(1, Ordering::Relaxed);
         let attempt = self.attempt + 1;
         warn!(job_id = %job.job_id, "job delivery dropped without being settled; redelivering it");
         if self.shared.exhausted(&job, attempt) {
@@ -301,6 +311,7 @@ impl Bus for InProcessBus {
         Ok(futures::stream::unfold(shared, |shared| async move {
             // `recv` is cancel-safe: a stream dropped while waiting loses no job.
             let queued = shared.jobs_rx.lock().await.recv().await?;
+            shared.unacked.fetch_add(1, Ordering::Relaxed);
             let acker = InProcessAcker {
                 shared: Arc::clone(&shared),
                 job: Mutex::new(Some(queued.job.clone())),
@@ -309,6 +320,12 @@ impl Bus for InProcessBus {
             Some((JobDelivery { job: queued.job, attempt: queued.attempt, acker: Box::new(acker) }, shared))
         })
         .boxed())
+    }
+
+    async fn job_queue(&self) -> Result<QueueDepth, BusError> {
+        let jobs = &self.shared.jobs_tx;
+        let pending = (jobs.max_capacity() - jobs.capacity()) as u64;
+        Ok(QueueDepth { pending, unacked: self.shared.unacked.load(Ordering::Relaxed) })
     }
 
     async fn publish_event(&self, subject: &str, event: &JobEvent) -> Result<(), BusError> {

@@ -103,6 +103,15 @@ pub trait JobAcker: Send + Sync {
     async fn dead_letter(&self, reason: &str) -> Result<(), BusError>;
 }
 
+/// The state of the job queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    /// Queued, not yet delivered to any worker.
+    pub pending: u64,
+    /// Delivered to a worker and not settled yet.
+    pub unacked: u64,
+}
+
 /// A job handed to a worker.
 pub struct JobDelivery {
     pub job: QueryJob,
@@ -134,6 +143,9 @@ pub trait Bus: Send + Sync + 'static {
     /// Jobs for this worker. At most `prefetch` undelivered jobs are buffered locally (they age against the ack
     /// wait while they wait). Malformed jobs are dead-lettered inside the bus and never yielded.
     async fn job_deliveries(&self, prefetch: usize) -> Result<BoxStream<'static, JobDelivery>, BusError>;
+
+    /// How many jobs wait in the queue and how many are out with workers (for metrics and autoscaling).
+    async fn job_queue(&self) -> Result<QueueDepth, BusError>;
 
     /// Publishes one event to `subject` (the job's `events_subject`). Once a terminal event (`done`, `error`) or an
     /// answer's `result` / `visualization` is published, it reaches its API node even across a reconnect of either

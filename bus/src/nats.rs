@@ -4,7 +4,7 @@
 mod requests;
 
 use crate::{
-    BoxError, Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, ExhaustedJob, JobAcker, JobDelivery,
+    BoxError, Bus, BusError, DUPLICATE_WINDOW, EVENTS_MAX_AGE, ExhaustedJob, JobAcker, JobDelivery, QueueDepth,
     WorkerRequestDelivery,
 };
 use async_nats::jetstream::{
@@ -22,6 +22,7 @@ use futures::stream::BoxStream;
 use querygpt_common::error_chain;
 use querygpt_common::messages::{BusMessage, CancelRequest, ChatEvent, JobEvent, QueryJob, WorkerReply, WorkerRequest};
 use querygpt_common::subjects::Subjects;
+use querygpt_common::telemetry::TraceParent;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -58,6 +59,14 @@ const EVENTS_MAX_MESSAGES: i64 = 10_000_000;
 const EXHAUSTED_BUFFER: usize = 1024;
 /// Header values cannot hold line breaks and should stay small.
 const MAX_REASON_LEN: usize = 512;
+
+/// The events of one message of the events stream: one event, or an answer's events published together.
+fn decode_events(payload: &[u8]) -> Result<Vec<JobEvent>, querygpt_common::messages::DecodeError> {
+    match payload.first() {
+        Some(b'[') => JobEvent::decode_batch(payload),
+        _ => JobEvent::decode(payload).map(|event| vec![event]),
+    }
+}
 
 /// Settings of the shared job consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,8 +441,8 @@ impl Inner {
                             if let Ok(info) = message.info() {
                                 last = info.stream_sequence;
                             }
-                            match JobEvent::decode(&message.payload) {
-                                Ok(event) => return Some((event, (messages, last, backoff, connections))),
+                            match decode_events(&message.payload) {
+                                Ok(events) => return Some((events, (messages, last, backoff, connections))),
                                 Err(err) => {
                                     warn!(subject = %message.subject, error = %err, "dropping an unreadable event")
                                 }
@@ -448,7 +457,7 @@ impl Inner {
                 }
             }
         });
-        Ok(events.boxed())
+        Ok(events.flat_map(futures::stream::iter).boxed())
     }
 
     /// Publishes a copy of a job to the dead-letter stream and waits for the server to store it. The message id makes
@@ -499,7 +508,14 @@ impl Inner {
             }
         };
         match QueryJob::decode(&message.payload) {
-            Ok(job) => Some(JobDelivery { job, attempt, acker: Box::new(NatsAcker::new(message, Arc::clone(self))) }),
+            Ok(mut job) => {
+                job.trace = message
+                    .headers
+                    .as_ref()
+                    .and_then(|headers| headers.get(TraceParent::HEADER))
+                    .and_then(|value| TraceParent::parse(value.as_str()));
+                Some(JobDelivery { job, attempt, acker: Box::new(NatsAcker::new(message, Arc::clone(self))) })
+            }
             Err(err) => {
                 let reason = format!("undecodable job: {err}");
                 warn!(%reason, "dead-lettering a job this worker cannot read");
@@ -794,7 +810,10 @@ fn decoded<T: BusMessage + Send + 'static>(
 #[async_trait]
 impl Bus for NatsBus {
     async fn submit_job(&self, job: &QueryJob) -> Result<(), BusError> {
-        let publish = PublishMessage::build().payload(job.encode().into()).message_id(job.job_id.to_string());
+        let mut publish = PublishMessage::build().payload(job.encode().into()).message_id(job.job_id.to_string());
+        if let Some(trace) = job.trace {
+            publish = publish.header(TraceParent::HEADER, trace.to_string());
+        }
         let ack =
             self.inner.jetstream.send_publish(self.inner.subjects.jobs(), publish).await.map_err(publish_error)?;
         let ack = ack.await.map_err(|err| match is_queue_full(&err) {
@@ -831,28 +850,51 @@ impl Bus for NatsBus {
         .boxed())
     }
 
+    async fn job_queue(&self) -> Result<QueueDepth, BusError> {
+        let info = self
+            .inner
+            .consumer
+            .get_info()
+            .await
+            .map_err(|err| BusError::unavailable(format!("cannot read consumer {WORKERS_CONSUMER}"), err))?;
+        Ok(QueueDepth { pending: info.num_pending, unacked: u64::try_from(info.num_ack_pending).unwrap_or(0) })
+    }
+
     async fn publish_event(&self, subject: &str, event: &JobEvent) -> Result<(), BusError> {
         self.publish_events(subject, std::slice::from_ref(event)).await
     }
 
     async fn publish_events(&self, subject: &str, events: &[JobEvent]) -> Result<(), BusError> {
-        let mut acks = Vec::new();
-        for event in events {
-            let payload: Bytes = event.encode().into();
-            if matches!(event.event, ChatEvent::Progress { .. }) {
-                // Stored by the events stream all the same; only nobody waits for it.
-                self.inner
-                    .client
-                    .publish(subject.to_owned(), payload)
-                    .await
-                    .map_err(|err| BusError::unavailable("cannot publish an event", err))?;
-            } else {
-                acks.push(self.inner.jetstream.publish(subject.to_owned(), payload).await.map_err(publish_error)?);
+        let (progress, answer): (Vec<&JobEvent>, Vec<&JobEvent>) =
+            events.iter().partition(|event| matches!(event.event, ChatEvent::Progress { .. }));
+        for event in progress {
+            // Stored by the events stream all the same; only nobody waits for it.
+            self.inner
+                .client
+                .publish(subject.to_owned(), event.encode().into())
+                .await
+                .map_err(|err| BusError::unavailable("cannot publish an event", err))?;
+        }
+        // An answer's events (result, chart, done) travel as one message: one write to the stream, one ack, one
+        // delivery to the API node, and they arrive together or not at all.
+        let payload: Bytes = match answer.as_slice() {
+            [] => return Ok(()),
+            [event] => event.encode().into(),
+            several => {
+                // A JSON array of the encoded events (a result can be megabytes: it is not copied to build it).
+                let mut batch = vec![b'['];
+                for (n, event) in several.iter().enumerate() {
+                    if n > 0 {
+                        batch.push(b',');
+                    }
+                    batch.extend(event.encode());
+                }
+                batch.push(b']');
+                batch.into()
             }
-        }
-        for ack in acks {
-            ack.await.map_err(publish_error)?;
-        }
+        };
+        let ack = self.inner.jetstream.publish(subject.to_owned(), payload).await.map_err(publish_error)?;
+        ack.await.map_err(publish_error)?;
         Ok(())
     }
 

@@ -6,14 +6,15 @@ use async_nats::jetstream;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use querygpt_bus::{
-    Bus, BusError, DEAD_REASON_HEADER, InProcessBus, JobDelivery, NatsBus, NatsJobOptions, WORKERS_CONSUMER,
-    dead_letter_stream,
+    Bus, BusError, DEAD_REASON_HEADER, InProcessBus, JobDelivery, NatsBus, NatsJobOptions, QueueDepth,
+    WORKERS_CONSUMER, dead_letter_stream,
 };
 use querygpt_common::messages::{
     BusMessage, CancelReason, CancelRequest, ChatEvent, ConnectionTestReport, JobEvent, MESSAGE_VERSION, QueryJob,
     Question, Stage, WorkerOutcome, WorkerReply, WorkerRequest, WorkerTask,
 };
 use querygpt_common::subjects::Subjects;
+use querygpt_common::telemetry::TraceParent;
 use querygpt_common::{ErrorCode, Language};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -185,6 +186,50 @@ async fn submitted_job_is_delivered_and_acked(h: &Harness) {
 
     expect_no_job(&mut jobs, QUIET).await;
     h.assert_jobs_stream_empty().await;
+}
+
+/// A job's trace context reaches its worker (on NATS as the message's `traceparent` header, checked below).
+async fn the_trace_context_travels_with_the_job(h: &Harness) {
+    let bus = h.node().await;
+    let mut jobs = bus.job_deliveries(4).await.unwrap();
+    let trace = TraceParent::new_root();
+    let job = QueryJob { trace: Some(trace), ..new_job(&*bus) };
+    bus.submit_job(&job).await.unwrap();
+
+    let delivery = expect_next(&mut jobs, "job").await;
+    assert_eq!(delivery.job.trace, Some(trace));
+    delivery.acker.ack().await.unwrap();
+}
+
+/// The queue's depth, once it reads `expected` (NATS settles acks asynchronously).
+async fn until_the_queue_reads(bus: &dyn Bus, expected: QueueDepth) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let depth = bus.job_queue().await.unwrap();
+        if depth == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "queue reads {depth:?}, expected {expected:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The queue counts jobs nobody took yet, then jobs out with a worker, then nothing once they are acked.
+async fn the_queue_depth_counts_waiting_and_unsettled_jobs(h: &Harness) {
+    let bus = h.node().await;
+    until_the_queue_reads(&*bus, QueueDepth::default()).await;
+    for _ in 0..2 {
+        bus.submit_job(&new_job(&*bus)).await.unwrap();
+    }
+    until_the_queue_reads(&*bus, QueueDepth { pending: 2, unacked: 0 }).await;
+
+    let mut jobs = bus.job_deliveries(4).await.unwrap();
+    let first = expect_next(&mut jobs, "first job").await;
+    let second = expect_next(&mut jobs, "second job").await;
+    until_the_queue_reads(&*bus, QueueDepth { pending: 0, unacked: 2 }).await;
+    first.acker.ack().await.unwrap();
+    second.acker.ack().await.unwrap();
+    until_the_queue_reads(&*bus, QueueDepth::default()).await;
 }
 
 async fn each_job_goes_to_one_of_two_competing_workers(h: &Harness) {
@@ -457,6 +502,26 @@ async fn replayed_events_start_from_the_first_and_follow(h: &Harness) {
     expect_silence(&mut replay, "event of another job").await;
 }
 
+/// An answer's events published together (on NATS, one message) arrive as separate events in order, live and
+/// replayed.
+async fn an_answers_events_arrive_one_by_one_live_and_replayed(h: &Harness) {
+    let bus = h.node().await;
+    let mut live = bus.subscribe_events("node-1").await.unwrap();
+    let job = new_job(&*bus);
+    let answer = [
+        JobEvent::new(job.job_id, ChatEvent::Visualization { chart: serde_json::json!({"type": "bar"}) }),
+        JobEvent::new(job.job_id, ChatEvent::Done { conversation_id: job.conversation_id, message_id: Uuid::nil() }),
+    ];
+    bus.publish_events(&job.events_subject, &answer).await.unwrap();
+    for expected in &answer {
+        assert_eq!(&expect_next(&mut live, "live event").await, expected);
+    }
+    let mut replay = h.node().await.replay_events(job.job_id).await.unwrap();
+    for expected in &answer {
+        assert_eq!(&expect_next(&mut replay, "replayed event").await, expected);
+    }
+}
+
 macro_rules! on_both_backends {
     ($($case:ident($ack_wait:expr)),* $(,)?) => {
         mod nats {
@@ -482,6 +547,8 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     submitted_job_is_delivered_and_acked(LONG_ACK_WAIT),
+    the_trace_context_travels_with_the_job(LONG_ACK_WAIT),
+    the_queue_depth_counts_waiting_and_unsettled_jobs(LONG_ACK_WAIT),
     each_job_goes_to_one_of_two_competing_workers(LONG_ACK_WAIT),
     retry_later_redelivers_after_the_delay(LONG_ACK_WAIT),
     same_job_submitted_twice_is_delivered_once(LONG_ACK_WAIT),
@@ -494,6 +561,7 @@ on_both_backends!(
     worker_request_nobody_answers_times_out(LONG_ACK_WAIT),
     each_worker_request_goes_to_one_of_two_listeners(LONG_ACK_WAIT),
     replayed_events_start_from_the_first_and_follow(LONG_ACK_WAIT),
+    an_answers_events_arrive_one_by_one_live_and_replayed(LONG_ACK_WAIT),
 );
 
 /// Submits jobs to a queue that holds two: the third is refused at once.
@@ -560,6 +628,22 @@ async fn nats_in_progress_postpones_redelivery() {
     working.acker.ack().await.unwrap();
     expect_no_job(&mut b_jobs, SHORT_ACK_WAIT + QUIET).await;
     h.assert_jobs_stream_empty().await;
+}
+
+#[tokio::test]
+async fn nats_the_trace_context_is_the_messages_traceparent_header() {
+    let h = Harness::nats(options(LONG_ACK_WAIT));
+    let bus = h.node().await;
+    let js = h.jetstream().await.unwrap();
+    let trace = TraceParent::new_root();
+    bus.submit_job(&QueryJob { trace: Some(trace), ..new_job(&*bus) }).await.unwrap();
+
+    let stream = js.get_stream(h.subjects.jobs_stream()).await.unwrap();
+    let message = stream.get_raw_message(1).await.unwrap();
+    let header = message.headers.get(TraceParent::HEADER).map(|value| value.as_str().to_owned());
+    assert_eq!(header, Some(trace.to_string()));
+    let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+    assert!(body.get("trace").is_none(), "the trace is a header, not part of the job: {body}");
 }
 
 #[tokio::test]

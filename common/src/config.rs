@@ -64,6 +64,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub http: HttpSettings,
     pub store: StoreSettings,
+    pub telemetry: TelemetrySettings,
     /// Which destinations users' connections and models may point at (the SSRF guard).
     pub network: NetworkPolicy,
 }
@@ -138,6 +139,9 @@ pub struct WorkerSettings {
     /// LLM requests to one model (base URL and model name) a worker has in flight at once; more wait their turn.
     /// 0 for no limit.
     pub max_llm_calls_per_model: usize,
+    /// Address of the worker's own small HTTP listener (`GET /metrics` for Prometheus, `GET /health` for probes),
+    /// e.g. `0.0.0.0:9100`. Unset: none (`serve` shows its worker's metrics on the API's `/api/v1/metrics`).
+    pub metrics_listen: Option<String>,
 }
 
 /// The Text2SQL API (`POST /sql/generate`).
@@ -196,6 +200,27 @@ impl Default for HttpSettings {
     }
 }
 
+/// Metrics and traces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    /// Serve Prometheus metrics at `GET /api/v1/metrics` (and on `worker.metrics_listen`).
+    pub metrics: bool,
+    /// When set, `/metrics` asks for `Authorization: Bearer <this>`: the figures show traffic and model names.
+    pub metrics_token: Option<SecretString>,
+    /// OTLP/HTTP endpoint traces are exported to (e.g. `http://otel-collector:4318`). Unset: spans only go to the
+    /// log, with their trace id.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings { metrics: true, metrics_token: None, otlp_endpoint: None, service_name: "querygpt".into() }
+    }
+}
+
 /// Rate limits, counted in the shared state (Redis in the distributed mode, so every API node counts together) in
 /// fixed windows of a minute. 0 turns a limit off.
 #[derive(Debug, Clone, Deserialize)]
@@ -239,6 +264,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             http: HttpSettings::default(),
             store: StoreSettings::default(),
+            telemetry: TelemetrySettings::default(),
             network: NetworkPolicy::default(),
         }
     }
@@ -300,6 +326,7 @@ impl Default for WorkerSettings {
             redis_sample_keys: 1000,
             redis_sample_ms: 2000,
             max_llm_calls_per_model: 256,
+            metrics_listen: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod paths;
 pub mod prompts;
 pub mod schema;
 pub mod subjects;
+pub mod telemetry;
 
 pub use error_code::ErrorCode;
 pub use kinds::{Driver, Language, Provider, Theme, ViewMode};

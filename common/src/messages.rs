@@ -42,6 +42,16 @@ pub trait BusMessage: Serialize + for<'de> Deserialize<'de> {
             _ => Ok(msg),
         }
     }
+
+    /// Several messages sent as one payload (a JSON array of encoded messages), each version-checked like
+    /// [`BusMessage::decode`].
+    fn decode_batch(bytes: &[u8]) -> Result<Vec<Self>, DecodeError> {
+        let messages: Vec<Self> = serde_json::from_slice(bytes)?;
+        match messages.iter().map(Self::version).max() {
+            Some(v) if v > MESSAGE_VERSION => Err(DecodeError::UnsupportedVersion(v)),
+            _ => Ok(messages),
+        }
+    }
 }
 
 fn current_version() -> u16 {
@@ -80,6 +90,10 @@ pub struct QueryJob {
     /// Core NATS subject (or in-process route) the worker publishes this job's events to.
     pub events_subject: String,
     pub accepted_at: DateTime<Utc>,
+    /// The trace of the request that asked the question. It travels as the bus message's `traceparent` header,
+    /// not in the body, so that tracing tools that read headers see it.
+    #[serde(skip)]
+    pub trace: Option<crate::telemetry::TraceParent>,
 }
 
 impl BusMessage for QueryJob {
@@ -126,6 +140,7 @@ impl QueryJob {
             view_mode: question.view_mode,
             events_subject: events_subject(job_id),
             accepted_at: Utc::now(),
+            trace: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use querygpt_common::Provider;
 use querygpt_common::netguard::{Blocked, NetworkPolicy};
+use querygpt_common::telemetry::POOL_WAIT;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
@@ -157,7 +158,12 @@ impl LlmClient {
         check_fits(endpoint, prompt)?;
         // Held through the retries: a retried call is still one call of this model.
         let _slot = match &self.model_slots {
-            Some(slots) => Some(slots.acquire(endpoint).await),
+            Some(slots) => {
+                let waiting = std::time::Instant::now();
+                let slot = slots.acquire(endpoint).await;
+                metrics::histogram!(POOL_WAIT, "pool" => "llm").record(waiting.elapsed().as_secs_f64());
+                Some(slot)
+            }
             None => None,
         };
         let completion = self.call(endpoint, &url, prompt, on_chunk).await?;

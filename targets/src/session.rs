@@ -3,6 +3,7 @@
 
 use crate::TargetSettings;
 use crate::error::{TargetError, connect_error};
+use querygpt_common::telemetry::POOL_WAIT;
 use sqlx::pool::{PoolConnection, PoolOptions};
 use sqlx::{Database, Pool};
 use std::future::Future;
@@ -69,12 +70,14 @@ impl<DB: Database> Checkout<DB> {
     /// Waits for one of the target's connection slots (at most the statement time limit, so a busy database reads
     /// as busy, not as unreachable), then takes a connection from the pool, opening one if needed.
     pub(crate) async fn take(pool: &Pool<DB>, slots: &Arc<Semaphore>, limits: &Limits) -> Result<Self, TargetError> {
+        let waiting = std::time::Instant::now();
         let permit = tokio::time::timeout(limits.statement_timeout, Arc::clone(slots).acquire_owned())
             .await
             .map_err(|_| TargetError::Busy(limits.statement_timeout))?
             .map_err(|_| TargetError::ConnectFailed("the connection pool was closed".into()))?;
         // The slots match the pool size, so the pool always has room here: its timeout only fires on connecting.
         let conn = pool.acquire().await.map_err(|e| connect_error(e, limits.connect_timeout))?;
+        metrics::histogram!(POOL_WAIT, "pool" => "target").record(waiting.elapsed().as_secs_f64());
         Ok(Checkout { conn: Some(conn), reusable: false, interrupt: None, _permit: permit })
     }
 

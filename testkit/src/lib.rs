@@ -128,7 +128,11 @@ impl FakeLlm {
 
     /// Starts a server on `127.0.0.1:0`, reporting a bind failure.
     pub async fn try_start() -> std::io::Result<FakeLlm> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // A large listen queue: a benchmark's thousands of simultaneous LLM calls must not overflow the fake's
+        // queue (the kernel would drop their SYNs and count overflows that are not the service's).
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let listener = socket.listen(4096)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             script: Mutex::new(Script {

@@ -14,6 +14,7 @@ mod redis_chat;
 mod self_correction;
 mod shared_state;
 mod stop;
+mod telemetry;
 mod text2sql;
 mod validate_cli;
 mod workers_answer;

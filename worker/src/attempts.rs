@@ -13,6 +13,7 @@
 
 use crate::events::EventSink;
 use crate::failure::Failure;
+use crate::measure;
 use crate::prompt::{self, PromptInput};
 use querygpt_common::messages::{MAX_ATTEMPTS, Stage};
 use querygpt_common::{Driver, ErrorCode, Language};
@@ -75,8 +76,10 @@ pub(crate) async fn answer(
     for attempt in 1..=max_attempts {
         sink.progress(Stage::GeneratingSql, attempt).await?;
         let started = Instant::now();
-        let completion =
-            ctx.llm.complete(ctx.endpoint, &prompt, &|| {}).await.map_err(|e| with_attempts(e.into(), &failed))?;
+        let completion = measure::timed("llm", ctx.llm.complete(ctx.endpoint, &prompt, &|| {}))
+            .await
+            .map_err(|e| with_attempts(e.into(), &failed))?;
+        measure::tokens(&ctx.endpoint.model, completion.usage);
         usage = add_usage(usage, completion.usage);
         // Redis commands are not SQL: the reply's command lines are taken as they are (one per line).
         let extracted = match ctx.input.driver {
@@ -95,7 +98,9 @@ pub(crate) async fn answer(
             ));
         };
         let repeated = failed.last().is_some_and(|f| f.sql.trim() == sql.trim());
+        let validating = Instant::now();
         let checked = validate(ctx.input.driver, &sql, ctx.row_cap);
+        measure::stage("validation", validating.elapsed());
         generating += started.elapsed();
         let executed_sql = match checked {
             Ok(executed) => executed,
@@ -113,6 +118,7 @@ pub(crate) async fn answer(
         let started = Instant::now();
         let ran = ctx.targets.execute(&ctx.connection_key, ctx.spec, &executed_sql).await;
         executing += started.elapsed();
+        measure::stage("execution", started.elapsed());
         match ran {
             Ok(output) => {
                 return Ok(Answered {

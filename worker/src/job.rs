@@ -9,6 +9,7 @@
 use crate::attempts::{self, AttemptContext};
 use crate::events::EventSink;
 pub use crate::failure::Failure;
+use crate::measure;
 use crate::schemas::Schemas;
 use crate::specs::{endpoint, target_key, target_spec};
 use crate::{chart, prompt};
@@ -205,7 +206,7 @@ impl JobContext {
                 created_at: chrono::Utc::now(),
             },
         };
-        match self.store.save_exchange(exchange).await {
+        match measure::timed("store", self.store.save_exchange(exchange)).await {
             Ok(_) => Ok(()),
             Err(StoreError::NotFound(what)) => Err(Failure::user(ErrorCode::NotFound, what)),
             Err(e) => Err(e.into()),

@@ -17,6 +17,7 @@ mod failure;
 mod generate;
 pub mod job;
 mod localize;
+mod measure;
 mod pool;
 pub mod prompt;
 mod requests;

@@ -3,6 +3,7 @@
 use crate::cancel::CancelRegistry;
 use crate::events::EventSink;
 use crate::job::{Failure, JobContext};
+use crate::measure;
 use crate::pool;
 use crate::requests::RequestHandler;
 use crate::schemas::Schemas;
@@ -119,7 +120,7 @@ impl Worker {
                 SHUTDOWN_GRACE,
                 |delivery, abort| {
                     let worker = self.clone();
-                    let span = tracing::info_span!("job", job_id = %delivery.job.job_id, attempt = delivery.attempt);
+                    let span = querygpt_telemetry::job_span(&delivery.job.job_id, delivery.attempt, delivery.job.trace);
                     async move { worker.handle(delivery, abort).await }.instrument(span)
                 },
             );
@@ -133,6 +134,7 @@ impl Worker {
 
     async fn handle(&self, delivery: JobDelivery, abort: CancellationToken) {
         let JobDelivery { job, attempt, acker } = delivery;
+        let _running = measure::Running::start(attempt);
         let job = Arc::new(job);
         let sink = EventSink::new(self.bus.clone(), &job);
 
@@ -158,19 +160,19 @@ impl Worker {
             }
         };
 
-        let settled = match outcome {
-            Outcome::Finished(Ok(())) => acker.ack().await,
+        let (outcome_name, settled) = match outcome {
+            Outcome::Finished(Ok(())) => ("acked", acker.ack().await),
             Outcome::Finished(Err(Failure::User { code, message, details })) => {
                 tracing::info!(%code, %message, "job answered with an error");
                 match publish_error(&sink, code, message, details).await {
-                    Ok(()) => acker.ack().await,
+                    Ok(()) => ("acked", acker.ack().await),
                     // Unacked, it comes back and the client is told then: an answer is never lost on the way.
-                    Err(()) => acker.retry_later(Duration::from_secs(1)).await,
+                    Err(()) => ("retried", acker.retry_later(Duration::from_secs(1)).await),
                 }
             }
             Outcome::Finished(Err(Failure::Transient(cause))) if !self.jobs.is_last_delivery(attempt) => {
                 tracing::warn!(reason = format!("{cause:#}"), "job failed on infrastructure; it will be retried");
-                acker.retry_later(Duration::from_secs(2u64.pow(attempt.min(5) as u32))).await
+                ("retried", acker.retry_later(Duration::from_secs(2u64.pow(attempt.min(5) as u32))).await)
             }
             Outcome::Finished(Err(Failure::Transient(cause))) => {
                 let reason = format!("{cause:#}");
@@ -179,17 +181,18 @@ impl Worker {
                 let message = "the service could not answer on any delivery; try again".into();
                 // Told or not (the bus is failing too), the job goes: it has had all its deliveries.
                 let _ = publish_error(&sink, ErrorCode::InternalError, message, Some(details)).await;
-                acker.dead_letter(&reason).await
+                ("dead_lettered", acker.dead_letter(&reason).await)
             }
             Outcome::Cancelled => {
                 // The API node has already ended the stream with `CANCELLED`; this one is for a resumed stream.
                 if let Err(e) = sink.publish(ChatEvent::stopped(job.language)).await {
                     tracing::warn!(error = error_chain(&e), "could not publish the stop");
                 }
-                acker.ack().await
+                ("acked", acker.ack().await)
             }
-            Outcome::Interrupted => acker.retry_later(Duration::ZERO).await,
+            Outcome::Interrupted => ("retried", acker.retry_later(Duration::ZERO).await),
         };
+        measure::settled(outcome_name);
         if let Err(e) = settled {
             tracing::warn!(error = error_chain(&e), "could not settle the job with the bus; it may be delivered again");
         }

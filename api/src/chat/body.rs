@@ -10,6 +10,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use querygpt_common::ErrorCode;
 use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent};
+use querygpt_common::telemetry::SSE_STREAMS_OPEN;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,8 +84,23 @@ pub(super) struct StreamGuard {
     pub _slot: Option<super::OpenSlot>,
 }
 
+impl StreamGuard {
+    /// The guard of a stream that opens now (counted in `querygpt_sse_streams_open` until it drops).
+    pub fn open(
+        state: Arc<AppState>,
+        job_id: Uuid,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        slot: Option<super::OpenSlot>,
+    ) -> StreamGuard {
+        metrics::gauge!(SSE_STREAMS_OPEN).increment(1);
+        StreamGuard { state, job_id, user_id, conversation_id, finished: false, _slot: slot }
+    }
+}
+
 impl Drop for StreamGuard {
     fn drop(&mut self) {
+        metrics::gauge!(SSE_STREAMS_OPEN).decrement(1);
         self.state.chat.streams.remove(&self.job_id);
         if self.finished {
             return;

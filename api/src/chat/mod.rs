@@ -17,6 +17,7 @@ use dashmap::DashMap;
 use futures::StreamExt;
 use querygpt_bus::Bus;
 use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent, QueryJob, Question};
+use querygpt_common::telemetry::{self, TraceParent};
 use querygpt_store::{Connection, Model};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -156,8 +157,8 @@ async fn stream(
             format!("query is longer than {MAX_QUESTION_CHARS} characters"),
         ));
     }
-    state.rate_limit(crate::rate_limit::Limited::Chat(user.user_id)).await?;
-    let slot = OpenSlot::take(&state, user.user_id)?;
+    state.rate_limit(crate::rate_limit::Limited::Chat(user.user_id)).await.inspect_err(|_| refused("rate_limited"))?;
+    let slot = OpenSlot::take(&state, user.user_id).inspect_err(|_| refused("too_many_streams"))?;
     let settings = state.store.user_settings(user.user_id).await?;
     let language = match params.language.as_deref().map(str::trim) {
         None | Some("") => settings.language.unwrap_or_default(),
@@ -192,26 +193,28 @@ async fn stream(
         prompts: settings.prompts,
         view_mode: settings.view_mode.unwrap_or_default(),
     };
-    let job = QueryJob::accept(asked, |job_id| state.bus.events_subject(&state.node_id, job_id));
+    let mut job = QueryJob::accept(asked, |job_id| state.bus.events_subject(&state.node_id, job_id));
     let job_id = job.job_id;
+    let traceparent = headers.get(TraceParent::HEADER).and_then(|v| v.to_str().ok());
+    let trace = querygpt_telemetry::request_trace(&tracing::Span::current(), traceparent);
+    job.trace = Some(trace);
+    tracing::info!(%job_id, trace_id = %trace.trace_id_hex(), "question accepted");
 
     // Register before publishing: the first event can arrive before `submit_job` returns.
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     state.chat.streams.insert(job_id, LiveStream { job: job.clone(), events: sender });
-    let guard = StreamGuard {
-        state: state.clone(),
-        job_id,
-        user_id: job.user_id,
-        conversation_id: job.conversation_id,
-        finished: false,
-        _slot: Some(slot),
-    };
+    let guard = StreamGuard::open(state.clone(), job_id, job.user_id, job.conversation_id, Some(slot));
     // Who may resume this stream, for every node; at the same time as the job goes out.
     let owner = body::owner_key(job_id);
     let owned = body::Owner { user_id: job.user_id, conversation_id: job.conversation_id }.encode();
     let (submitted, recorded) =
         tokio::join!(state.bus.submit_job(&job), state.shared.set(&owner, &owned, querygpt_bus::EVENTS_MAX_AGE));
-    submitted?;
+    submitted.inspect_err(|e| {
+        if matches!(e, querygpt_bus::BusError::QueueFull) {
+            refused("queue_full");
+        }
+    })?;
+    metrics::counter!(telemetry::JOBS_SUBMITTED).increment(1);
     if let Err(e) = recorded {
         tracing::warn!(error = %e, "cannot record the job's owner: its stream cannot be resumed");
     }
@@ -221,17 +224,15 @@ async fn stream(
     Ok(with_stream_headers(response, job.conversation_id))
 }
 
+/// Counts a question refused before it was queued.
+fn refused(reason: &'static str) {
+    metrics::counter!(telemetry::JOBS_REFUSED, "reason" => reason).increment(1);
+}
+
 /// Resumes the stream of `point.job_id` after `point.seq`.
 async fn resume(state: &Arc<AppState>, user: AuthUser, point: ResumePoint) -> Result<Response, ApiError> {
     let (events, conversation_id) = body::resume(state, user.user_id, point).await?;
-    let guard = StreamGuard {
-        state: state.clone(),
-        job_id: point.job_id,
-        user_id: user.user_id,
-        conversation_id,
-        finished: false,
-        _slot: None,
-    };
+    let guard = StreamGuard::open(state.clone(), point.job_id, user.user_id, conversation_id, None);
     let response = body::response(events, guard, point.seq, state.chat.shutdown.clone());
     Ok(with_stream_headers(response, conversation_id))
 }

@@ -110,7 +110,20 @@ macro_rules! store_impl {
                 }
 
                 async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
-                    Ok(self.pool.begin_with($begin).await?)
+                    let waiting = std::time::Instant::now();
+                    let tx = self.pool.begin_with($begin).await?;
+                    metrics::histogram!(querygpt_common::telemetry::POOL_WAIT, "pool" => "store")
+                        .record(waiting.elapsed().as_secs_f64());
+                    Ok(tx)
+                }
+
+                /// A connection of the pool, the wait for it measured (`querygpt_pool_wait_seconds{pool="store"}`).
+                async fn conn(&self) -> Result<sqlx::pool::PoolConnection<$db>, StoreError> {
+                    let waiting = std::time::Instant::now();
+                    let conn = self.pool.acquire().await?;
+                    metrics::histogram!(querygpt_common::telemetry::POOL_WAIT, "pool" => "store")
+                        .record(waiting.elapsed().as_secs_f64());
+                    Ok(conn)
                 }
 
                 async fn lock_user(
@@ -186,7 +199,7 @@ macro_rules! store_impl {
                         Some(id) => query.bind(id),
                         None => query,
                     };
-                    query.fetch_all(&self.pool).await?.into_iter().map(|row| row.into_record(&self.secrets)).collect()
+                    query.fetch_all(&mut *self.conn().await?).await?.into_iter().map(|row| row.into_record(&self.secrets)).collect()
                 }
 
                 async fn messages(
@@ -205,7 +218,7 @@ macro_rules! store_impl {
                         Some(limit) => query.bind(limit),
                         None => query,
                     };
-                    query.fetch_all(&self.pool).await?.into_iter().map(MessageRow::into_record).collect()
+                    query.fetch_all(&mut *self.conn().await?).await?.into_iter().map(MessageRow::into_record).collect()
                 }
             }
 
@@ -216,7 +229,7 @@ macro_rules! store_impl {
                 }
 
                 async fn ping(&self) -> Result<(), StoreError> {
-                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
                     Ok(())
                 }
 
@@ -257,7 +270,7 @@ macro_rules! store_impl {
                 ) -> Result<Option<UserCredentials>, StoreError> {
                     let row = sqlx::query_as::<_, UserRow>(sql::USER_BY_EMAIL)
                         .bind(normalize_email(email))
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     Ok(row.map(UserRow::into_credentials))
                 }
@@ -265,7 +278,7 @@ macro_rules! store_impl {
                 async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
                     let row = sqlx::query_as::<_, UserRow>(sql::USER_BY_ID)
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     Ok(row.map(|r| r.into_credentials().user))
                 }
@@ -460,13 +473,13 @@ macro_rules! store_impl {
                         None => (page, count),
                     };
                     let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-                    let rows = page.bind(i64::from(query.limit)).bind(offset).fetch_all(&self.pool).await?;
+                    let rows = page.bind(i64::from(query.limit)).bind(offset).fetch_all(&mut *self.conn().await?).await?;
                     let total = match rows.first() {
                         Some(row) => row.total,
                         // An empty first page that could hold rows: nothing matches.
                         None if query.offset == 0 && query.limit > 0 => 0,
                         // Past the end (or no page asked for), no row carries the total.
-                        None => count.fetch_one(&self.pool).await?,
+                        None => count.fetch_one(&mut *self.conn().await?).await?,
                     };
                     Ok(ConversationPage {
                         items: rows.into_iter().map(ListedConversationRow::into_record).collect::<Result<_, _>>()?,
@@ -475,7 +488,7 @@ macro_rules! store_impl {
                 }
 
                 async fn conversation(&self, user_id: Uuid, id: Uuid) -> Result<Option<Conversation>, StoreError> {
-                    Ok(sqlx::query_as(sql::CONVERSATION_BY_ID).bind(user_id).bind(id).fetch_optional(&self.pool).await?)
+                    Ok(sqlx::query_as(sql::CONVERSATION_BY_ID).bind(user_id).bind(id).fetch_optional(&mut *self.conn().await?).await?)
                 }
 
                 async fn conversation_detail(
@@ -571,7 +584,7 @@ macro_rules! store_impl {
                 }
 
                 async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
-                    let done = sqlx::query(sql::DELETE_CONVERSATION).bind(user_id).bind(id).execute(&self.pool).await?;
+                    let done = sqlx::query(sql::DELETE_CONVERSATION).bind(user_id).bind(id).execute(&mut *self.conn().await?).await?;
                     touched_one(done.rows_affected(), "conversation", id)
                 }
 
@@ -579,7 +592,7 @@ macro_rules! store_impl {
                     sqlx::query_scalar(sql::TOGGLE_FAVORITE)
                         .bind(user_id)
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?
                         .ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))
                 }
@@ -587,7 +600,7 @@ macro_rules! store_impl {
                 async fn user_settings(&self, user_id: Uuid) -> Result<UserSettings, StoreError> {
                     let row = sqlx::query_as::<_, UserSettingsRow>(sql::USER_SETTINGS)
                         .bind(user_id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     row.map_or_else(|| Ok(UserSettings::default()), UserSettingsRow::into_record)
                 }
@@ -660,20 +673,20 @@ macro_rules! store_impl {
                 async fn list_api_keys(&self, user_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
                     let rows = sqlx::query_as::<_, ApiKeyRow>(sql::API_KEYS_OF_USER)
                         .bind(user_id)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.conn().await?)
                         .await?;
                     Ok(rows.into_iter().map(ApiKey::from).collect())
                 }
 
                 async fn delete_api_key(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
-                    let done = sqlx::query(sql::DELETE_API_KEY).bind(user_id).bind(id).execute(&self.pool).await?;
+                    let done = sqlx::query(sql::DELETE_API_KEY).bind(user_id).bind(id).execute(&mut *self.conn().await?).await?;
                     touched_one(done.rows_affected(), "API key", id)
                 }
 
                 async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyCredentials>, StoreError> {
                     let row = sqlx::query_as::<_, ApiKeyCredentialsRow>(sql::API_KEY_BY_PREFIX)
                         .bind(prefix)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.conn().await?)
                         .await?;
                     Ok(row.map(ApiKeyCredentials::from))
                 }
@@ -684,7 +697,7 @@ macro_rules! store_impl {
                         .bind(id)
                         .bind(now)
                         .bind(now - chrono::Duration::seconds(60))
-                        .execute(&self.pool)
+                        .execute(&mut *self.conn().await?)
                         .await?;
                     Ok(())
                 }

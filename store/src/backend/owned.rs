@@ -113,7 +113,12 @@ macro_rules! owned_rows_impl {
                     id: Uuid,
                     flag: bool,
                 ) -> Result<(), StoreError> {
-                    let done = sqlx::query(statement).bind(user_id).bind(id).bind(flag).execute(&self.pool).await?;
+                    let done = sqlx::query(statement)
+                        .bind(user_id)
+                        .bind(id)
+                        .bind(flag)
+                        .execute(&mut *self.conn().await?)
+                        .await?;
                     touched_one(done.rows_affected(), what, id)
                 }
             }
