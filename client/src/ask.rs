@@ -33,16 +33,14 @@ pub struct Question {
     pub json: bool,
 }
 
-/// Asks `question` and shows its answer.
-pub async fn ask(api: &Api, question: Question) -> Result<()> {
-    // Listen for Ctrl-C before anything is sent: from now on it stops the question instead of killing us.
-    let mut interrupt = Interrupt::listen()?;
+/// Asks `question` and shows its answer; Ctrl-C (caught by `interrupt` since before anything was sent) stops it.
+pub async fn ask(api: &Api, question: Question, mut interrupt: Interrupt) -> Result<()> {
     let mut params = vec![("query", question.text.clone())];
     if let Some(connection) = &question.connection {
-        params.push(("connection_id", resolve::connection(api, connection).await?));
+        params.push(("connection_id", interrupt.or(resolve::connection(api, connection)).await?));
     }
     if let Some(model) = &question.model {
-        params.push(("model", resolve::model(api, model).await?));
+        params.push(("model", interrupt.or(resolve::model(api, model)).await?));
     }
     if let Some(conversation) = question.conversation.as_ref().map(|c| c.trim()).filter(|c| !c.is_empty()) {
         params.push(("conversation_id", conversation.to_owned()));
@@ -227,14 +225,15 @@ pub(crate) fn print_line(line: &str) -> Result<()> {
     writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| ClientError::local("cannot write to stdout", e))
 }
 
-/// Ctrl-C (SIGINT), caught from the moment it is created.
-struct Interrupt {
+/// Ctrl-C (SIGINT), caught from the moment it is created: it no longer kills the process, and is seen when awaited.
+pub struct Interrupt {
     #[cfg(unix)]
     signal: tokio::signal::unix::Signal,
 }
 
 impl Interrupt {
-    fn listen() -> Result<Interrupt> {
+    /// Starts catching Ctrl-C.
+    pub fn listen() -> Result<Interrupt> {
         #[cfg(unix)]
         {
             let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -247,6 +246,15 @@ impl Interrupt {
         }
     }
 
+    /// `work`, unless Ctrl-C comes first (then the work is dropped and the command ends with status 130).
+    pub async fn or<T>(&mut self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            outcome = work => outcome,
+            _ = self.recv() => Err(ClientError::Interrupted("interrupted".into())),
+        }
+    }
+
+    /// The next Ctrl-C.
     async fn recv(&mut self) {
         #[cfg(unix)]
         {

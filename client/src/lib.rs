@@ -15,7 +15,7 @@ pub mod render;
 pub mod resolve;
 pub mod sse;
 
-use crate::ask::print_line;
+use crate::ask::{Interrupt, print_line};
 use crate::credentials::Store;
 use crate::error::{ClientError, Result};
 use serde_json::Value;
@@ -127,31 +127,40 @@ pub async fn execute(command: Command) -> Result<()> {
             ))
         }
         Command::Logout => {
+            let _interrupt = Interrupt::listen()?;
             let told = auth::logout(&store).await?;
             print_line(if told { "Logged out." } else { "The session had ended already; credentials deleted." })
         }
         Command::Ask { question, connection, model, conversation, language, json } => {
-            let (api, _) = auth::session(&store).await?;
+            let (api, interrupt) = authenticated(&store).await?;
             let question = ask::Question { text: question, connection, model, conversation, language, json };
-            ask::ask(&api, question).await
+            ask::ask(&api, question, interrupt).await
         }
         Command::Conversations { limit, favorites, search, json } => {
-            let (api, _) = auth::session(&store).await?;
+            let (api, mut interrupt) = authenticated(&store).await?;
             let query = api::ConversationQuery { limit: Some(limit), favorites, search };
-            let page = api.conversations(&query).await?;
+            let page = interrupt.or(api.conversations(&query)).await?;
             if json { print_json(&page.raw) } else { print_line(&render::conversations(&page)) }
         }
         Command::Models { json } => {
-            let (api, _) = auth::session(&store).await?;
-            let (raw, models) = api.models().await?;
+            let (api, mut interrupt) = authenticated(&store).await?;
+            let (raw, models) = interrupt.or(api.models()).await?;
             if json { print_json(&raw) } else { print_line(&render::models(&models)) }
         }
         Command::Connections { json } => {
-            let (api, _) = auth::session(&store).await?;
-            let (raw, connections) = api.connections().await?;
+            let (api, mut interrupt) = authenticated(&store).await?;
+            let (raw, connections) = interrupt.or(api.connections()).await?;
             if json { print_json(&raw) } else { print_line(&render::connections(&connections)) }
         }
     }
+}
+
+/// The stored session, authenticated, and Ctrl-C caught from before the refresh on: an interrupt cannot lose the
+/// new refresh token between the server's answer and the file (it is seen once the token is stored).
+async fn authenticated(store: &Store) -> Result<(api::Api, Interrupt)> {
+    let interrupt = Interrupt::listen()?;
+    let (api, _) = auth::session(store).await?;
+    Ok((api, interrupt))
 }
 
 fn print_json(items: &[Value]) -> Result<()> {
