@@ -27,6 +27,19 @@ pub struct Prepared {
     pub index: SchemaIndex,
 }
 
+fn hash_of(json: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    json.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A cached schema's JSON, parsed; `None` (logged) when it cannot be read, so that the catalog is read instead.
+fn parse(json: &[u8]) -> Option<DbSchema> {
+    serde_json::from_slice(json)
+        .map_err(|e| tracing::warn!(error = %e, "unreadable cached schema; reading the catalog"))
+        .ok()
+}
+
 /// Version of the cached value's layout: bump it when [`DbSchema`] changes, so that workers of different releases
 /// do not read each other's entries.
 const LAYOUT: &str = "v1";
@@ -52,13 +65,30 @@ impl Schemas {
     /// schema is built once per worker and kept while the schema stays the same: building it is most of the time
     /// of ranking a 500-table schema (about 1.2 ms of 1.3 ms, `cargo bench -p querygpt-ranking --bench recall`).
     pub async fn prepared(&self, connection: &Connection) -> Result<Arc<Prepared>, TargetError> {
-        let (schema, json) = self.read(connection, false).await?;
-        let mut hasher = DefaultHasher::new();
-        json.hash(&mut hasher);
-        let hash = hasher.finish();
+        // The cached JSON is hashed before it is parsed: a schema this worker has prepared already is not parsed
+        // again (for a 500-table schema, parsing is most of the time of a cache hit).
+        let cached = match self.ttl.is_zero() {
+            true => None,
+            false => self.cached_bytes(&cache_key(connection)).await,
+        };
+        if let Some(bytes) = cached {
+            let hash = hash_of(&bytes);
+            if let Some(found) = self.prepared.lock().unwrap_or_else(PoisonError::into_inner).get(&hash) {
+                return Ok(found.clone());
+            }
+            if let Some(schema) = parse(&bytes) {
+                return Ok(self.prepare(hash, schema));
+            }
+        }
+        let (schema, json) = self.read(connection, true).await?;
+        Ok(self.prepare(hash_of(&json), schema))
+    }
+
+    /// Builds the ranking index of `schema` (whose JSON hashes to `hash`) and keeps it.
+    fn prepare(&self, hash: u64, schema: DbSchema) -> Arc<Prepared> {
         let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = prepared.get(&hash) {
-            return Ok(found.clone());
+            return found.clone();
         }
         if prepared.len() >= MAX_INDEXES {
             prepared.clear();
@@ -66,46 +96,38 @@ impl Schemas {
         let index = SchemaIndex::new(&schema);
         let entry = Arc::new(Prepared { schema, index });
         prepared.insert(hash, entry.clone());
-        Ok(entry)
+        entry
     }
 
     /// The schema of `connection`'s database: the cached one if a worker read it within the TTL, else the catalog's
     /// (which is then cached). `refresh` reads the catalog whatever the cache holds and replaces the entry.
     pub async fn get(&self, connection: &Connection, refresh: bool) -> Result<DbSchema, TargetError> {
-        Ok(self.read(connection, refresh).await?.0)
-    }
-
-    /// [`Schemas::get`], with the schema's JSON as cached.
-    async fn read(&self, connection: &Connection, refresh: bool) -> Result<(DbSchema, Vec<u8>), TargetError> {
         let caching = !self.ttl.is_zero();
-        let key = cache_key(connection);
         if caching
             && !refresh
-            && let Some(found) = self.cached(&key).await
+            && let Some(schema) = self.cached_bytes(&cache_key(connection)).await.as_deref().and_then(parse)
         {
-            return Ok(found);
+            return Ok(schema);
         }
+        Ok(self.read(connection, caching).await?.0)
+    }
+
+    /// The catalog's schema of `connection`, with its JSON; cached when `keep`.
+    async fn read(&self, connection: &Connection, keep: bool) -> Result<(DbSchema, Vec<u8>), TargetError> {
         let schema = self.targets.schema(&target_key(connection), &target_spec(connection)).await?;
         let json = serde_json::to_vec(&schema).expect("a schema serializes to JSON");
-        if caching {
-            self.keep(&key, &json).await;
+        if keep && !self.ttl.is_zero() {
+            self.keep(&cache_key(connection), &json).await;
         }
         Ok((schema, json))
     }
 
-    /// The cached schema under `key`, with its JSON; `None` on a miss, and on a failure (logged).
-    async fn cached(&self, key: &str) -> Option<(DbSchema, Vec<u8>)> {
-        let bytes = match self.cache.get(key).await {
-            Ok(bytes) => bytes?,
+    /// The cached schema JSON under `key`; `None` on a miss, and on a failure (logged).
+    async fn cached_bytes(&self, key: &str) -> Option<Vec<u8>> {
+        match self.cache.get(key).await {
+            Ok(bytes) => bytes,
             Err(e) => {
                 tracing::warn!(error = %e, backend = self.cache.backend(), "schema cache unavailable; reading the catalog");
-                return None;
-            }
-        };
-        match serde_json::from_slice(&bytes) {
-            Ok(schema) => Some((schema, bytes)),
-            Err(e) => {
-                tracing::warn!(error = %e, "unreadable cached schema; reading the catalog");
                 None
             }
         }

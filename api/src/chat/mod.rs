@@ -159,22 +159,26 @@ async fn stream(
     }
     state.rate_limit(crate::rate_limit::Limited::Chat(user.user_id)).await.inspect_err(|_| refused("rate_limited"))?;
     let slot = OpenSlot::take(&state, user.user_id).inspect_err(|_| refused("too_many_streams"))?;
-    let settings = state.store.user_settings(user.user_id).await?;
+    let conversation_id = optional_uuid("conversation_id", params.conversation_id.as_deref())?;
+    let connection_id = optional_uuid("connection_id", params.connection_id.as_deref())?;
+    let store = &state.store;
+    // The reads that do not depend on each other, at once.
+    let (settings, conversation, model) = tokio::try_join!(
+        async { Ok::<_, ApiError>(store.user_settings(user.user_id).await?) },
+        async {
+            match conversation_id {
+                Some(id) => Ok(Some(
+                    store.conversation(user.user_id, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?,
+                )),
+                None => Ok(None),
+            }
+        },
+        resolve_model(&state, user.user_id, params.model.as_deref()),
+    )?;
     let language = match params.language.as_deref().map(str::trim) {
         None | Some("") => settings.language.unwrap_or_default(),
         Some(l) => l.parse().map_err(|e: String| ApiError::invalid_field("language", "invalid", e))?,
     };
-    let conversation_id = optional_uuid("conversation_id", params.conversation_id.as_deref())?;
-    let connection_id = optional_uuid("connection_id", params.connection_id.as_deref())?;
-
-    let store = &state.store;
-    let conversation = match conversation_id {
-        Some(id) => {
-            Some(store.conversation(user.user_id, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?)
-        }
-        None => None,
-    };
-    let model = resolve_model(&state, user.user_id, params.model.as_deref()).await?;
     let connection = resolve_connection(
         &state,
         user.user_id,
