@@ -79,17 +79,33 @@ async fn open_streams(base: &str, token: &str, count: usize) {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let http = reqwest::Client::builder().timeout(SLOW_LLM * 3).build().expect("client");
     let started = Instant::now();
-    let first_events = Arc::new(AtomicU64::new(0));
+    // Streams that have their first event, or have failed: `open` is printed when every stream is one or the other.
+    let settled = Arc::new(AtomicU64::new(0));
+    let failure = Arc::new(std::sync::Mutex::new(None::<String>));
     let tasks: Vec<_> = (0..count)
         .map(|n| {
-            let (http, first_events) = (http.clone(), first_events.clone());
+            let (http, settled, failure) = (http.clone(), settled.clone(), failure.clone());
             let url = url::Url::parse_with_params(&format!("{base}/chat/stream"), [("query", format!("sales {n}"))])
                 .expect("url");
             let token = token.to_owned();
             tokio::spawn(async move {
                 let asked = Instant::now();
-                let response =
-                    http.get(url).bearer_auth(token).send().await.ok().filter(|r| r.status().is_success())?;
+                let failed = |why: String| {
+                    settled.fetch_add(1, Ordering::Relaxed);
+                    failure.lock().expect("lock").get_or_insert(why);
+                };
+                let response = match http.get(url).bearer_auth(token).send().await {
+                    Ok(response) if response.status().is_success() => response,
+                    Ok(response) => {
+                        let status = response.status();
+                        failed(format!("{status}: {}", response.text().await.unwrap_or_default()));
+                        return None;
+                    }
+                    Err(e) => {
+                        failed(format!("{e:?}"));
+                        return None;
+                    }
+                };
                 let head = asked.elapsed();
                 let mut body = response.bytes_stream();
                 let (mut text, mut first) = (String::new(), None);
@@ -97,20 +113,25 @@ async fn open_streams(base: &str, token: &str, count: usize) {
                     text.push_str(&String::from_utf8_lossy(&chunk));
                     if first.is_none() && text.contains("event: progress") {
                         first = Some(asked.elapsed());
-                        first_events.fetch_add(1, Ordering::Relaxed);
+                        settled.fetch_add(1, Ordering::Relaxed);
                     }
                     if text.contains("event: done") || text.contains("event: error") {
                         break;
                     }
+                }
+                if first.is_none() {
+                    failed(format!("no progress event in: {text}"));
+                } else if !text.contains("event: done") {
+                    failure.lock().expect("lock").get_or_insert(format!("not answered: {text}"));
                 }
                 Some((head, first?, text.contains("event: done")))
             })
         })
         .collect();
     let watcher = {
-        let first_events = first_events.clone();
+        let settled = settled.clone();
         tokio::spawn(async move {
-            while (first_events.load(Ordering::Relaxed) as usize) < count {
+            while (settled.load(Ordering::Relaxed) as usize) < count {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             println!("open {:.2}", started.elapsed().as_secs_f64());
@@ -131,6 +152,7 @@ async fn open_streams(base: &str, token: &str, count: usize) {
         "streams": count, "opened": heads.len(), "answered": done,
         "head_p50_ms": ms(percentile(&heads, 0.5)), "head_p99_ms": ms(percentile(&heads, 0.99)),
         "first_p50_ms": ms(percentile(&firsts, 0.5)), "first_p99_ms": ms(percentile(&firsts, 0.99)),
+        "first_failure": failure.lock().expect("lock").take(),
     });
     println!("{figures}");
 }
@@ -393,6 +415,9 @@ async fn streams_on_one_node(count: usize) {
         held.worker_mb,
         per(held.worker_mb, worker_before),
     );
+    if let Some(failure) = f["first_failure"].as_str() {
+        println!("streams     the first stream that failed: {failure}");
+    }
     deployment.shut_down().await;
 }
 

@@ -5,6 +5,7 @@
 //! stateless apart from live chat streams: tokens are verified with the shared secret, data lives in the
 //! [`Store`], and questions go to workers over the [`Bus`].
 
+mod admission;
 mod api_keys;
 pub mod auth;
 pub mod chat;
@@ -152,6 +153,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api)
         .merge(console::routes(state.settings.http.console))
         .fallback(not_found)
+        // Inside the measurement: a request's recorded duration includes its wait for a turn.
+        .layer(axum::middleware::from_fn_with_state(
+            admission::Admission::new(state.settings.http.max_concurrent_requests),
+            admission::admit,
+        ))
         // A `Router` layer wraps each route, so the route template is known to the measurement.
         .layer(axum::middleware::from_fn(telemetry::record_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -7,6 +7,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use querygpt_common::config::TelemetrySettings;
 use querygpt_common::telemetry as names;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,19 +29,28 @@ pub(crate) async fn record_http(request: Request, next: Next) -> Response {
 /// `GET /api/v1/metrics`: every metric of this process in the Prometheus text format (in `serve`, the worker's
 /// too). Off with `telemetry.metrics = false`; behind `Authorization: Bearer <telemetry.metrics_token>` when set.
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let telemetry = &state.settings.telemetry;
+    scrape(&state.settings.telemetry, &*state.bus, &headers).await
+}
+
+/// A scrape as `telemetry` allows it: 404 when metrics are off, 401 without the token when one is set, else
+/// [`exposition`]. The API node and a worker's own listener answer alike.
+async fn scrape(
+    telemetry: &TelemetrySettings,
+    bus: &dyn querygpt_bus::Bus,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     if !telemetry.metrics {
         return Err(ApiError::NotFound("metrics are turned off (telemetry.metrics)".into()));
     }
     if let Some(token) = &telemetry.metrics_token
-        && !bearer_matches(&headers, token.expose())
+        && !bearer_matches(headers, token.expose())
     {
         return Err(ApiError::Unauthorized {
             reason: "invalid_token",
             message: "metrics need the bearer token of telemetry.metrics_token".into(),
         });
     }
-    Ok(exposition(&*state.bus).await)
+    Ok(exposition(bus).await)
 }
 
 /// The recorder's text, after reading the queue's depth into its gauges. A queue that cannot be read leaves the
@@ -60,7 +70,7 @@ pub async fn exposition(bus: &dyn querygpt_bus::Bus) -> Response {
 }
 
 /// Whether `headers` carry `Authorization: Bearer <token>`, compared in constant time.
-pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
     let sent = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -75,25 +85,17 @@ pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
 pub async fn serve_worker_metrics(
     listener: tokio::net::TcpListener,
     bus: Arc<dyn querygpt_bus::Bus>,
-    settings: querygpt_common::config::TelemetrySettings,
+    settings: TelemetrySettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::routing::get;
     let settings = Arc::new(settings);
-    let scrape = move |headers: HeaderMap| {
+    let handler = move |headers: HeaderMap| {
         let (bus, settings) = (bus.clone(), settings.clone());
-        async move {
-            match &settings.metrics_token {
-                Some(token) if !bearer_matches(&headers, token.expose()) => {
-                    (axum::http::StatusCode::UNAUTHORIZED, "metrics need the bearer token of telemetry.metrics_token")
-                        .into_response()
-                }
-                _ => exposition(&*bus).await,
-            }
-        }
+        async move { scrape(&settings, &*bus, &headers).await }
     };
     let app = axum::Router::new()
-        .route("/metrics", get(scrape))
+        .route("/metrics", get(handler))
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }));
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -192,11 +192,14 @@ pub struct HttpSettings {
     /// Serve the web console (HTML, CSS and JavaScript built into the binary) at `/` and `/console/...`. Off: `/`
     /// is the JSON 404 of any unknown path.
     pub console: bool,
+    /// Requests worked on at once; the rest wait in arrival order (0: no bound). A streamed answer holds its turn
+    /// only until its response head. Health, readiness and metrics never wait.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { listen_backlog: 4096, header_read_timeout_secs: 30, console: true }
+        HttpSettings { listen_backlog: 4096, header_read_timeout_secs: 30, console: true, max_concurrent_requests: 256 }
     }
 }
 

@@ -30,7 +30,8 @@ pub const STAGE_DURATION: &str = "querygpt_stage_duration_seconds";
 /// LLM tokens by `model` and `kind` (`prompt`, `completion`).
 pub const LLM_TOKENS: &str = "querygpt_llm_tokens_total";
 /// Time spent waiting for a pooled resource, by `pool`: `store` (a connection of the service's own database),
-/// `target` (a connection of a user's database), `llm` (a turn at a model, `worker.max_llm_calls_per_model`).
+/// `target` (a connection of a user's database), `llm` (a turn at a model, `worker.max_llm_calls_per_model`),
+/// `requests` (an API node's turn to work on a request, `http.max_concurrent_requests`).
 pub const POOL_WAIT: &str = "querygpt_pool_wait_seconds";
 
 /// Every histogram above, for the exporter's bucket configuration.

@@ -134,20 +134,23 @@ pub const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
     (id, user_id, title, model, connection_id, is_favorite, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, (SELECT id FROM connections WHERE id = $5 AND user_id = $2), FALSE, $6, $6) \
     ON CONFLICT (id) DO NOTHING";
-pub const CONVERSATION_OWNER: &str = "SELECT user_id FROM conversations WHERE id = $1";
-/// `$1` conversation, `$2` now, `$3` how many messages were added.
-pub const TOUCH_CONVERSATION: &str =
-    "UPDATE conversations SET updated_at = $2, message_count = message_count + $3 WHERE id = $1";
+/// The last statement of saving an exchange: `$1` conversation, `$2` now, `$3` how many messages were added, `$4`
+/// and `$5` the exchange's message ids. Renews the conversation (its time only when something was added) and
+/// returns its owner and how many of the two messages it holds, so the caller can check both in the same round trip.
+pub const SETTLE_CONVERSATION: &str = "UPDATE conversations \
+    SET updated_at = CASE WHEN $3 > 0 THEN $2 ELSE updated_at END, message_count = message_count + $3 \
+    WHERE id = $1 \
+    RETURNING user_id, (SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND id IN ($4, $5))";
 /// Its messages go by `ON DELETE CASCADE`, their search entries with them.
 pub const DELETE_CONVERSATION: &str = "DELETE FROM conversations WHERE user_id = $1 AND id = $2";
 /// One statement, so concurrent toggles each flip the flag.
 pub const TOGGLE_FAVORITE: &str =
     "UPDATE conversations SET is_favorite = NOT is_favorite WHERE user_id = $1 AND id = $2 RETURNING is_favorite";
 
-pub const INSERT_MESSAGE: &str = "INSERT INTO messages (id, conversation_id, role, content, metadata, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
-/// `$1` conversation, `$2` and `$3` message ids: how many of them are in that conversation.
-pub const COUNT_MESSAGES_IN: &str = "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND id IN ($2, $3)";
+/// An exchange's two messages (`$2` their conversation), in one statement; an id already present is skipped.
+pub const INSERT_EXCHANGE_MESSAGES: &str = "INSERT INTO messages \
+    (id, conversation_id, role, content, metadata, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6), ($7, $2, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
 pub const MESSAGES_OF_CONVERSATION: &str = "SELECT id, conversation_id, role, content, metadata, created_at \
     FROM messages WHERE conversation_id = $1 ORDER BY created_at, seq";
 /// `$1` user, `$2` conversation, `$3` limit: the newest messages, returned oldest first.

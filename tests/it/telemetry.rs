@@ -197,3 +197,43 @@ async fn a_questions_trace_crosses_from_the_api_node_to_the_worker() {
     assert_series(&api_text, "querygpt_job_queue_pending 0");
     app.stop().await;
 }
+
+/// A worker's own listener obeys the same settings as the API node: 404 with metrics off, 401 without the token.
+#[tokio::test]
+async fn a_workers_metrics_listener_obeys_the_telemetry_settings() {
+    use querygpt_common::config::TelemetrySettings;
+    async fn listener(settings: TelemetrySettings) -> String {
+        let bus = Arc::new(querygpt_bus::InProcessBus::new(querygpt_common::subjects::Subjects::new("qg")));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let serving = querygpt_api::telemetry::serve_worker_metrics(listener, bus, settings, std::future::pending());
+        tokio::spawn(serving);
+        url
+    }
+    let http = reqwest::Client::new();
+    let get = |url: String, token: Option<&'static str>| {
+        let request = http.get(url);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.expect("scrape");
+            let status = response.status();
+            (status, response.json::<serde_json::Value>().await.ok())
+        }
+    };
+
+    let off = listener(TelemetrySettings { metrics: false, ..TelemetrySettings::default() }).await;
+    let (status, body) = get(format!("{off}/metrics"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body.expect("an error envelope")["error"]["code"], "NOT_FOUND");
+    assert_eq!(get(format!("{off}/health"), None).await.0, StatusCode::OK, "probes answer with metrics off");
+
+    let token = Some(SecretString::new("scrape-me"));
+    let guarded = listener(TelemetrySettings { metrics_token: token, ..TelemetrySettings::default() }).await;
+    let (status, body) = get(format!("{guarded}/metrics"), Some("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body.expect("an error envelope")["error"]["code"], "UNAUTHORIZED");
+    assert_eq!(get(format!("{guarded}/metrics"), Some("scrape-me")).await.0, StatusCode::OK);
+}

@@ -537,47 +537,44 @@ macro_rules! store_impl {
                                 StoreError::NotFound(format!("user {user_id}"))
                             })
                         })?;
-                    let owner: Uuid = sqlx::query_scalar(sql::CONVERSATION_OWNER)
+                    // Both messages in one statement, then one statement that settles the conversation and
+                    // checks the result: five round trips in all, BEGIN and COMMIT included. A failed check
+                    // returns before the commit, so the transaction rolls back with everything it wrote.
+                    let (user, assistant) = (&exchange.user_message, &exchange.assistant_message);
+                    let inserted = sqlx::query(sql::INSERT_EXCHANGE_MESSAGES)
+                        .bind(user.id)
                         .bind(conversation_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                        .bind(user.role.as_str())
+                        .bind(&user.content)
+                        .bind(user.metadata.as_ref().map(Json))
+                        .bind(user.created_at.trunc_subsecs(6))
+                        .bind(assistant.id)
+                        .bind(assistant.role.as_str())
+                        .bind(&assistant.content)
+                        .bind(assistant.metadata.as_ref().map(Json))
+                        .bind(assistant.created_at.trunc_subsecs(6))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    let (owner, present): (Uuid, i64) = sqlx::query_as(sql::SETTLE_CONVERSATION)
+                        .bind(conversation_id)
+                        .bind(now)
+                        .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
+                        .bind(user.id)
+                        .bind(assistant.id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation_id}")))?;
                     if owner != user_id {
                         return Err(StoreError::NotFound(format!("conversation {conversation_id}")));
                     }
-                    let mut inserted = 0;
-                    for message in [&exchange.user_message, &exchange.assistant_message] {
-                        inserted += sqlx::query(sql::INSERT_MESSAGE)
-                            .bind(message.id)
-                            .bind(conversation_id)
-                            .bind(message.role.as_str())
-                            .bind(&message.content)
-                            .bind(message.metadata.as_ref().map(Json))
-                            .bind(message.created_at.trunc_subsecs(6))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    }
                     // A message id that is already taken by another conversation was skipped by the insert: that is
                     // not a redelivery of this exchange but a collision, and must not pass for "already saved".
-                    let present: i64 = sqlx::query_scalar(sql::COUNT_MESSAGES_IN)
-                        .bind(conversation_id)
-                        .bind(exchange.user_message.id)
-                        .bind(exchange.assistant_message.id)
-                        .fetch_one(&mut *tx)
-                        .await?;
                     if present != 2 {
                         return Err(StoreError::Conflict(format!(
                             "message ids {} and {} are not both free for conversation {conversation_id}",
-                            exchange.user_message.id, exchange.assistant_message.id
+                            user.id, assistant.id
                         )));
-                    }
-                    if inserted > 0 {
-                        sqlx::query(sql::TOUCH_CONVERSATION)
-                            .bind(conversation_id)
-                            .bind(now)
-                            .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-                            .execute(&mut *tx)
-                            .await?;
                     }
                     tx.commit().await?;
                     Ok(inserted > 0)
