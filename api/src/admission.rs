@@ -40,3 +40,82 @@ pub(crate) async fn admit(State(admission): State<Admission>, request: Request, 
     metrics::histogram!(names::POOL_WAIT, "pool" => "requests").record(waiting.elapsed().as_secs_f64());
     next.run(request).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    /// `/api/v1/slow` counts itself in `entered`, then waits until `release` is notified; the health path answers
+    /// at once.
+    fn app(max: usize, release: Arc<Notify>, entered: Arc<AtomicUsize>) -> Router {
+        let slow = move || async move {
+            entered.fetch_add(1, Ordering::SeqCst);
+            release.notified().await
+        };
+        Router::new()
+            .route("/api/v1/slow", get(slow))
+            .route("/api/v1/health", get(|| async {}))
+            .layer(axum::middleware::from_fn_with_state(Admission::new(max), admit))
+    }
+
+    async fn call(app: &Router, path: &str) -> StatusCode {
+        let request = Request::get(path).body(Body::empty()).expect("request");
+        app.clone().oneshot(request).await.expect("infallible").status()
+    }
+
+    #[tokio::test]
+    async fn a_request_beyond_the_bound_waits_for_a_turn_while_probes_pass() {
+        let (release, entered) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(0)));
+        let app = app(1, release.clone(), entered.clone());
+        let first = tokio::spawn({
+            let app = app.clone();
+            async move { call(&app, "/api/v1/slow").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut second = tokio::spawn({
+            let app = app.clone();
+            async move { call(&app, "/api/v1/slow").await }
+        });
+        assert_eq!(call(&app, "/api/v1/health").await, StatusCode::OK, "a probe does not queue");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(entered.load(Ordering::SeqCst), 1, "the second request waits outside the handler");
+        release.notify_one();
+        assert_eq!(first.await.expect("first"), StatusCode::OK);
+        assert!(tokio::time::timeout(Duration::from_millis(100), &mut second).await.is_err(), "second ran early");
+        assert_eq!(entered.load(Ordering::SeqCst), 2, "the second request has its turn once the first is done");
+        release.notify_one();
+        assert_eq!(second.await.expect("second"), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn zero_means_no_bound() {
+        let (release, entered) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(0)));
+        let app = app(0, release.clone(), entered.clone());
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { call(&app, "/api/v1/slow").await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(entered.load(Ordering::SeqCst), 3, "all three are inside the handler at once");
+        for _ in 0..3 {
+            release.notify_one();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for request in waiting {
+            assert_eq!(
+                tokio::time::timeout(Duration::from_secs(2), request).await.expect("ended").unwrap(),
+                StatusCode::OK
+            );
+        }
+    }
+}
