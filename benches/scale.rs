@@ -77,7 +77,9 @@ async fn fake_llm(delay: Duration) {
 /// has its first event, then one JSON line of figures.
 async fn open_streams(base: &str, token: &str, count: usize) {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let http = reqwest::Client::builder().timeout(SLOW_LLM * 3).build().expect("client");
+    // Long enough for the last of 10,000 answers: they all leave the LLM at once and queue for the worker's
+    // execution and the store after it.
+    let http = reqwest::Client::builder().timeout(SLOW_LLM * 8).build().expect("client");
     let started = Instant::now();
     // Streams that have their first event, or have failed: `open` is printed when every stream is one or the other.
     let settled = Arc::new(AtomicU64::new(0));
@@ -416,7 +418,7 @@ async fn streams_on_one_node(count: usize) {
         per(held.worker_mb, worker_before),
     );
     if let Some(failure) = f["first_failure"].as_str() {
-        println!("streams     the first stream that failed: {failure}");
+        println!("streams     the first stream that failed: {}", failure.replace('\n', "\\n"));
     }
     deployment.shut_down().await;
 }
