@@ -17,6 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The embedded mode runs in this process: measure it with the allocator the `querygpt` binary ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SEQUENTIAL: usize = 300;
 const CLIENTS: usize = 256;
 const SECONDS: u64 = 10;
