@@ -143,17 +143,18 @@ impl Collector {
         Collector { url, spans }
     }
 
-    /// The spans of trace `trace_id` once one named `name` has arrived.
-    async fn trace_with(&self, trace_id: &str, name: &str) -> Vec<Span> {
+    /// The spans of trace `trace_id` once one of each of `names` has arrived (each process exports on its own
+    /// schedule, so the worker's span can come before the API node's).
+    async fn trace_with(&self, trace_id: &str, names: &[&str]) -> Vec<Span> {
         for _ in 0..200 {
             let spans: Vec<Span> =
                 self.spans.lock().unwrap().iter().filter(|s| hex(&s.trace_id) == trace_id).cloned().collect();
-            if spans.iter().any(|s| s.name == name) {
+            if names.iter().all(|name| spans.iter().any(|s| s.name == *name)) {
                 return spans;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no {name:?} span in trace {trace_id}; spans: {:?}", self.spans.lock().unwrap());
+        panic!("not all of {names:?} in trace {trace_id}; spans: {:?}", self.spans.lock().unwrap());
     }
 }
 
@@ -179,7 +180,7 @@ async fn a_questions_trace_crosses_from_the_api_node_to_the_worker() {
     add_sales_connection(&app, &session).await;
     ask_one(&app, &session, Some(CLIENT_TRACEPARENT)).await;
 
-    let spans = collector.trace_with(CLIENT_TRACE_ID, "job").await;
+    let spans = collector.trace_with(CLIENT_TRACE_ID, &["request", "job"]).await;
     let request = spans.iter().find(|s| s.name == "request").expect("the API node's request span in the trace");
     let job = spans.iter().find(|s| s.name == "job").expect("the worker's job span");
     assert_eq!(hex(&request.parent_span_id), "00f067aa0ba902b7", "the request continues the client's span");
