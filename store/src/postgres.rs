@@ -22,6 +22,7 @@ store_impl!(
         (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
         (2, "settings and search", include_str!("../../migrations/postgres/0002_settings_and_search.sql")),
         (3, "api keys", include_str!("../../migrations/postgres/0003_api_keys.sql")),
+        (4, "save exchange", include_str!("../../migrations/postgres/0004_save_exchange.sql")),
     ],
     begin = "BEGIN",
     // Serialises the writers of one user's default flags. NO KEY UPDATE does not block inserts of rows that only
@@ -37,6 +38,7 @@ store_impl!(
         ")"
     )),
     search_scan = crate::sql::substring_scan!("strpos"),
+    exchange_call = Some(crate::sql::SAVE_EXCHANGE_CALL),
 );
 
 /// Connects to `url` and optionally migrates (sqlx's migrator takes an advisory lock, so nodes starting together

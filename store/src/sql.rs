@@ -147,6 +147,12 @@ pub const DELETE_CONVERSATION: &str = "DELETE FROM conversations WHERE user_id =
 pub const TOGGLE_FAVORITE: &str =
     "UPDATE conversations SET is_favorite = NOT is_favorite WHERE user_id = $1 AND id = $2 RETURNING is_favorite";
 
+/// PostgreSQL's `save_exchange` function (migration 0004): the bindings of [`INSERT_CONVERSATION`] (`$1`-`$6`), then
+/// those of [`INSERT_EXCHANGE_MESSAGES`] without the conversation (`$7`-`$16`).
+pub const SAVE_EXCHANGE_CALL: &str =
+    "SELECT save_exchange($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+/// The SQLSTATE of PL/pgSQL's `no_data_found`, which `save_exchange` raises for a conversation that is not the user's.
+pub const NO_DATA_FOUND: &str = "P0002";
 /// An exchange's two messages (`$2` their conversation), in one statement; an id already present is skipped.
 pub const INSERT_EXCHANGE_MESSAGES: &str = "INSERT INTO messages \
     (id, conversation_id, role, content, metadata, created_at) \

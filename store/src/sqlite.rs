@@ -36,6 +36,8 @@ store_impl!(
         "CROSS JOIN conversations c ON c.rowid = hit.conversation"
     )),
     search_scan = crate::sql::substring_scan!("instr"),
+    // An in-process database: a statement costs a hop to its connection's thread, not a network round trip.
+    exchange_call = None,
 );
 
 /// Opens (creating the file and its directory if missing) and optionally migrates the database at `url`.

@@ -56,10 +56,12 @@ pub(crate) fn touched_one(rows_affected: u64, what: &str, id: uuid::Uuid) -> Res
 /// - `search_indexed`, `search_scan`: how a list finds the conversations whose title or a message contains the
 ///   search text `$2` (`sql::SearchSql`, see `Store::list_conversations`); the first through the trigram index, the
 ///   second by a scan of the user's rows for texts too short for it.
+/// - `exchange_call`: `Some` statement that calls the backend's `save_exchange` function (one round trip per
+///   answer), or `None` to save an exchange as a transaction of single statements.
 macro_rules! store_impl {
     ($(#[$meta:meta])* $store:ident, db = $db:ty, name = $name:literal, migrations = [$(($version:literal, $description:literal, $migration:expr)),+ $(,)?],
      begin = $begin:literal, lock_user = $lock_user:literal, search_indexed = $search_indexed:expr,
-     search_scan = $search_scan:expr $(,)?) => {
+     search_scan = $search_scan:expr, exchange_call = $exchange_call:expr $(,)?) => {
         mod generated {
             use crate::backend::{
                 foreign_key_violation_as, normalize_email, now_micros, single, touched_one, unique_violation_as,
@@ -124,6 +126,109 @@ macro_rules! store_impl {
                     metrics::histogram!(querygpt_common::telemetry::POOL_WAIT, "pool" => "store")
                         .record(waiting.elapsed().as_secs_f64());
                     Ok(conn)
+                }
+
+                /// [`Store::save_exchange`] as a transaction of single statements: five round trips, BEGIN and COMMIT
+                /// included. A failed check returns before the commit, so the transaction rolls back with
+                /// everything it wrote.
+                async fn save_exchange_in_transaction(&self, exchange: Exchange) -> Result<bool, StoreError> {
+                    let Exchange { user_id, conversation_id, .. } = exchange;
+                    let now = now_micros();
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(sql::INSERT_CONVERSATION)
+                        .bind(conversation_id)
+                        .bind(user_id)
+                        .bind(&exchange.title)
+                        .bind(&exchange.model)
+                        .bind(exchange.connection_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            foreign_key_violation_as(e, || {
+                                StoreError::NotFound(format!("user {user_id}"))
+                            })
+                        })?;
+                    // Both messages in one statement, then one statement that settles the conversation and
+                    // checks the result.
+                    let (user, assistant) = (&exchange.user_message, &exchange.assistant_message);
+                    let inserted = sqlx::query(sql::INSERT_EXCHANGE_MESSAGES)
+                        .bind(user.id)
+                        .bind(conversation_id)
+                        .bind(user.role.as_str())
+                        .bind(&user.content)
+                        .bind(user.metadata.as_ref().map(Json))
+                        .bind(user.created_at.trunc_subsecs(6))
+                        .bind(assistant.id)
+                        .bind(assistant.role.as_str())
+                        .bind(&assistant.content)
+                        .bind(assistant.metadata.as_ref().map(Json))
+                        .bind(assistant.created_at.trunc_subsecs(6))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    let (owner, present): (Uuid, i64) = sqlx::query_as(sql::SETTLE_CONVERSATION)
+                        .bind(conversation_id)
+                        .bind(now)
+                        .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
+                        .bind(user.id)
+                        .bind(assistant.id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation_id}")))?;
+                    if owner != user_id {
+                        return Err(StoreError::NotFound(format!("conversation {conversation_id}")));
+                    }
+                    // A message id that is already taken by another conversation was skipped by the insert: that is
+                    // not a redelivery of this exchange but a collision, and must not pass for "already saved".
+                    if present != 2 {
+                        return Err(StoreError::Conflict(format!(
+                            "message ids {} and {} are not both free for conversation {conversation_id}",
+                            user.id, assistant.id
+                        )));
+                    }
+                    tx.commit().await?;
+                    Ok(inserted > 0)
+                }
+
+                /// [`Store::save_exchange`] as one call of a database function (`call`) that does the steps of
+                /// [`Self::save_exchange_in_transaction`]: one round trip, the statement its own transaction.
+                async fn save_exchange_in_one_call(&self, call: &'static str, exchange: Exchange) -> Result<bool, StoreError> {
+                    let Exchange { user_id, conversation_id, .. } = exchange;
+                    let (user, assistant) = (&exchange.user_message, &exchange.assistant_message);
+                    let added: i64 = sqlx::query_scalar(call)
+                        .bind(conversation_id)
+                        .bind(user_id)
+                        .bind(&exchange.title)
+                        .bind(&exchange.model)
+                        .bind(exchange.connection_id)
+                        .bind(now_micros())
+                        .bind(user.id)
+                        .bind(user.role.as_str())
+                        .bind(&user.content)
+                        .bind(user.metadata.as_ref().map(Json))
+                        .bind(user.created_at.trunc_subsecs(6))
+                        .bind(assistant.id)
+                        .bind(assistant.role.as_str())
+                        .bind(&assistant.content)
+                        .bind(assistant.metadata.as_ref().map(Json))
+                        .bind(assistant.created_at.trunc_subsecs(6))
+                        .fetch_one(&mut *self.conn().await?)
+                        .await
+                        .map_err(|e| match &e {
+                            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                                StoreError::NotFound(format!("user {user_id}"))
+                            }
+                            sqlx::Error::Database(db) if db.code().as_deref() == Some(crate::sql::NO_DATA_FOUND) => {
+                                StoreError::NotFound(format!("conversation {conversation_id}"))
+                            }
+                            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+                                "message ids {} and {} are not both free for conversation {conversation_id}",
+                                user.id, assistant.id
+                            )),
+                            _ => StoreError::Database(e),
+                        })?;
+                    Ok(added > 0)
                 }
 
                 async fn lock_user(
@@ -520,64 +625,10 @@ macro_rules! store_impl {
                 }
 
                 async fn save_exchange(&self, exchange: Exchange) -> Result<bool, StoreError> {
-                    let Exchange { user_id, conversation_id, .. } = exchange;
-                    let now = now_micros();
-                    let mut tx = self.begin_write().await?;
-                    sqlx::query(sql::INSERT_CONVERSATION)
-                        .bind(conversation_id)
-                        .bind(user_id)
-                        .bind(&exchange.title)
-                        .bind(&exchange.model)
-                        .bind(exchange.connection_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| {
-                            foreign_key_violation_as(e, || {
-                                StoreError::NotFound(format!("user {user_id}"))
-                            })
-                        })?;
-                    // Both messages in one statement, then one statement that settles the conversation and
-                    // checks the result: five round trips in all, BEGIN and COMMIT included. A failed check
-                    // returns before the commit, so the transaction rolls back with everything it wrote.
-                    let (user, assistant) = (&exchange.user_message, &exchange.assistant_message);
-                    let inserted = sqlx::query(sql::INSERT_EXCHANGE_MESSAGES)
-                        .bind(user.id)
-                        .bind(conversation_id)
-                        .bind(user.role.as_str())
-                        .bind(&user.content)
-                        .bind(user.metadata.as_ref().map(Json))
-                        .bind(user.created_at.trunc_subsecs(6))
-                        .bind(assistant.id)
-                        .bind(assistant.role.as_str())
-                        .bind(&assistant.content)
-                        .bind(assistant.metadata.as_ref().map(Json))
-                        .bind(assistant.created_at.trunc_subsecs(6))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    let (owner, present): (Uuid, i64) = sqlx::query_as(sql::SETTLE_CONVERSATION)
-                        .bind(conversation_id)
-                        .bind(now)
-                        .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-                        .bind(user.id)
-                        .bind(assistant.id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation_id}")))?;
-                    if owner != user_id {
-                        return Err(StoreError::NotFound(format!("conversation {conversation_id}")));
+                    match $exchange_call {
+                        Some(call) => self.save_exchange_in_one_call(call, exchange).await,
+                        None => self.save_exchange_in_transaction(exchange).await,
                     }
-                    // A message id that is already taken by another conversation was skipped by the insert: that is
-                    // not a redelivery of this exchange but a collision, and must not pass for "already saved".
-                    if present != 2 {
-                        return Err(StoreError::Conflict(format!(
-                            "message ids {} and {} are not both free for conversation {conversation_id}",
-                            user.id, assistant.id
-                        )));
-                    }
-                    tx.commit().await?;
-                    Ok(inserted > 0)
                 }
 
                 async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {

@@ -91,6 +91,14 @@ pub(crate) async fn save_exchange_is_atomic(h: Harness) {
     assert_eq!(h.raw.count("SELECT COUNT(*) FROM conversations").await, 1);
 }
 
+pub(crate) async fn save_exchange_of_an_unknown_user_is_not_found(h: Harness) {
+    let nobody = Uuid::now_v7();
+    let result = h.store.save_exchange(exchange(nobody, Uuid::now_v7(), Uuid::now_v7(), 1, at(0))).await;
+    assert!(matches!(&result, Err(StoreError::NotFound(what)) if what.starts_with("user")), "{result:?}");
+    assert_eq!(h.raw.count("SELECT COUNT(*) FROM messages").await, 0);
+    assert_eq!(h.raw.count("SELECT COUNT(*) FROM conversations").await, 0);
+}
+
 pub(crate) async fn save_exchange_drops_a_foreign_connection(h: Harness) {
     let u = user(&h.store, "rita@example.com").await;
     let other = user(&h.store, "sam@example.com").await;

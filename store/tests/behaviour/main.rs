@@ -158,6 +158,7 @@ cases!(
         concurrent_redelivery_saves_once,
         save_exchange_refuses_another_users_conversation,
         save_exchange_is_atomic,
+        save_exchange_of_an_unknown_user_is_not_found,
         save_exchange_drops_a_foreign_connection,
         conversations_and_messages_are_scoped_by_user,
         recent_messages_limit_and_order,
