@@ -237,14 +237,29 @@ async fn concurrent(mode: &str, target: &Arc<Target>) {
         })
         .collect();
     let started = Instant::now();
+    let busy_before = machine_busy_secs();
     for client in clients {
         client.await.expect("client task");
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let busy = machine_busy_secs() - busy_before;
     let answered = answered.load(Ordering::Relaxed);
     println!(
-        "{mode:<11} {CLIENTS} concurrent clients for {SECONDS} s: {answered} answered ({:.0} questions/s), {} failed",
+        "{mode:<11} {CLIENTS} concurrent clients for {SECONDS} s: {answered} answered ({:.0} questions/s), {} failed; \
+         machine CPU {:.2} ms per question (every process, the load generator and the fake LLM included)",
         answered as f64 / elapsed,
         failed.load(Ordering::Relaxed),
+        busy * 1e3 / answered.max(1) as f64,
     );
+}
+
+/// CPU seconds the whole machine has spent busy since boot (`/proc/stat`, in USER_HZ = 100 ticks per second):
+/// every process's share of a phase, whichever process it is (API node, worker, NATS, PostgreSQL).
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    let busy: f64 = ticks.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).take(6).map(|(_, t)| t).sum();
+    busy / 100.0
 }

@@ -87,6 +87,9 @@ pub struct QueryJob {
     /// `developer` adds [`DeveloperInfo`] to the result.
     #[serde(default)]
     pub view_mode: ViewMode,
+    /// The `updated_at` of the model and of the connection as the API node read them (see [`RecordRevisions`]).
+    #[serde(default, skip_serializing_if = "RecordRevisions::is_empty")]
+    pub revisions: RecordRevisions,
     /// Core NATS subject (or in-process route) the worker publishes this job's events to.
     pub events_subject: String,
     pub accepted_at: DateTime<Utc>,
@@ -94,6 +97,23 @@ pub struct QueryJob {
     /// not in the body, so that tracing tools that read headers see it.
     #[serde(skip)]
     pub trace: Option<crate::telemetry::TraceParent>,
+}
+
+/// Which revision of its model and connection a job was asked with: a worker that keeps a record of that
+/// `updated_at` uses it without reading the store again, so the secrets in it never travel on the bus. `None` (a
+/// job from an older API node): the worker reads the record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordRevisions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<DateTime<Utc>>,
+}
+
+impl RecordRevisions {
+    fn is_empty(&self) -> bool {
+        self.model.is_none() && self.connection.is_none()
+    }
 }
 
 impl BusMessage for QueryJob {
@@ -138,6 +158,7 @@ impl QueryJob {
             context_rounds: question.context_rounds,
             prompts: question.prompts,
             view_mode: question.view_mode,
+            revisions: RecordRevisions::default(),
             events_subject: events_subject(job_id),
             accepted_at: Utc::now(),
             trace: None,

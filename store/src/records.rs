@@ -52,6 +52,9 @@ pub struct Model {
     /// The model's context window in tokens, when the user gave it: prompts are kept within it.
     pub context_window: Option<u32>,
     pub created_at: DateTime<Utc>,
+    /// When its configuration last changed (at creation, then by each update): a worker keeps the record for the
+    /// jobs that name this `updated_at`, and reads it again for those that name another.
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +85,9 @@ pub struct Connection {
     /// port, username, password or database change.
     pub is_connected: Option<bool>,
     pub created_at: DateTime<Utc>,
+    /// When its configuration last changed (at creation, then by each update): a worker keeps the record for the
+    /// jobs that name this `updated_at`, and reads it again for those that name another.
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]

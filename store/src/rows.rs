@@ -100,6 +100,7 @@ pub struct ModelRow {
     is_available: Option<bool>,
     context_window: Option<i64>,
     created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 impl SealedRow for ModelRow {
@@ -118,6 +119,7 @@ impl SealedRow for ModelRow {
             is_available: self.is_available,
             context_window: self.context_window.and_then(|w| u32::try_from(w).ok()),
             created_at: self.created_at,
+            updated_at: self.updated_at,
         })
     }
 }
@@ -136,6 +138,7 @@ pub struct ConnectionRow {
     is_default: bool,
     is_connected: Option<bool>,
     created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 impl SealedRow for ConnectionRow {
@@ -159,6 +162,7 @@ impl SealedRow for ConnectionRow {
             is_default: self.is_default,
             is_connected: self.is_connected,
             created_at: self.created_at,
+            updated_at: self.updated_at,
         })
     }
 }

@@ -4,7 +4,8 @@
 
 macro_rules! model_columns {
     () => {
-        "id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, is_available, context_window, created_at"
+        "id, user_id, name, provider, model_id, base_url, api_key_enc, is_default, is_available, context_window, created_at, \
+         updated_at"
     };
 }
 
@@ -17,7 +18,7 @@ macro_rules! model_select {
 macro_rules! connection_columns {
     () => {
         "id, user_id, name, driver, host, port, username, password_enc, database_name, is_default, is_connected, \
-         created_at"
+         created_at, updated_at"
     };
 }
 

@@ -14,6 +14,7 @@ in_both_modes!(
     connection_tests_and_schemas_on_every_database,
     config_values_are_used_by_the_chat,
     prompts_are_what_the_worker_sends,
+    an_edited_model_or_connection_serves_the_next_question,
 );
 
 const ANSWER: &str = r#"{"sql": "SELECT region, SUM(amount) AS total FROM sales GROUP BY region ORDER BY region", "explanation": "per region"}"#;
@@ -272,6 +273,43 @@ async fn config_values_are_used_by_the_chat(mode: Mode) {
         let prompt = app.llm.requests().pop().unwrap().prompt_text();
         assert_eq!(prompt.contains("GROUP BY region"), sees_history, "rounds {rounds}: {prompt}");
     }
+    app.stop().await;
+}
+
+/// A worker keeps the model and connection of a question for the next ones of the same revision: an edit must reach
+/// the very next question all the same.
+async fn an_edited_model_or_connection_serves_the_next_question(mode: Mode) {
+    let app = TestApp::start(mode).await;
+    let session = app.register().await;
+    let token = &session.access_token;
+    let model = app.add_openai_model(&session, true).await;
+    let (connection, _) = app.sqlite_connection(&session).await;
+    app.llm.set_default(Reply::text(ANSWER));
+    let ask = || async {
+        app.llm.clear_requests();
+        let params = [("query", "sales by region"), ("connection_id", connection.as_str())];
+        let events = app.ask(&session, &params).await.collect().await;
+        let last = events.last().unwrap();
+        (last.event.clone(), last.data.clone(), app.llm.requests().pop().map(|r| r.body["model"].clone()))
+    };
+    let (event, _, model_name) = ask().await;
+    assert_eq!((event.as_str(), model_name), ("done", Some(json!("gpt-4o"))));
+    let (event, _, model_name) = ask().await;
+    assert_eq!((event.as_str(), model_name), ("done", Some(json!("gpt-4o"))), "the kept records serve again");
+
+    let (status, body) = put(&app, &format!("/models/{model}"), token, json!({"model_id": "gpt-4o-mini"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (event, _, model_name) = ask().await;
+    assert_eq!((event.as_str(), model_name), ("done", Some(json!("gpt-4o-mini"))), "the edited model");
+
+    // The connection now names a database without the sales table: the question fails on it, not on the old one.
+    let empty = app.data_dir.path().join("empty.db");
+    std::fs::File::create(&empty).unwrap();
+    let edit = json!({"database": empty.display().to_string()});
+    let (status, body) = put(&app, &format!("/connections/{connection}"), token, edit).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (event, data, _) = ask().await;
+    assert_eq!(event, "error", "the edited connection: {data}");
     app.stop().await;
 }
 

@@ -10,6 +10,7 @@ use crate::attempts::{self, AttemptContext};
 use crate::events::EventSink;
 pub use crate::failure::Failure;
 use crate::measure;
+use crate::records::Records;
 use crate::schemas::Schemas;
 use crate::specs::{endpoint, target_key, target_spec};
 use crate::{chart, prompt};
@@ -26,6 +27,7 @@ use std::time::Instant;
 /// Everything a job's stages use; shared by all jobs of a worker.
 pub struct JobContext {
     store: Arc<dyn Store>,
+    records: Records,
     llm: LlmClient,
     targets: Arc<Targets>,
     schemas: Schemas,
@@ -40,7 +42,7 @@ impl JobContext {
         schemas: Schemas,
         settings: WorkerSettings,
     ) -> Self {
-        JobContext { store, llm, targets, schemas, settings }
+        JobContext { records: Records::new(Arc::clone(&store)), store, llm, targets, schemas, settings }
     }
 
     /// Answers `job`, publishing every stage to `sink`, and stores the answer before publishing it.
@@ -48,8 +50,9 @@ impl JobContext {
     pub async fn answer(&self, job: &QueryJob, delivery: u64, sink: &EventSink) -> Result<(), Failure> {
         let started = Instant::now();
         sink.progress(Stage::Analyzing, 1).await?;
-        // Both rows at once: two round trips to the store in the time of one.
-        let (connection, model) = tokio::join!(self.connection_of(job), self.store.model(job.user_id, job.model_id));
+        // Both at once: kept from an earlier job of the same revisions, else two reads in the time of one.
+        let (connection, model) =
+            tokio::join!(self.connection_of(job), self.records.model(job.user_id, job.model_id, job.revisions.model));
         let connection = connection?;
         let spec = target_spec(&connection);
         if delivery > 1
@@ -129,9 +132,9 @@ impl JobContext {
     }
 
     /// The connection `job` runs on (deleted since the question was asked: a `NOT_FOUND` for the user).
-    async fn connection_of(&self, job: &QueryJob) -> Result<Connection, Failure> {
-        self.store
-            .connection(job.user_id, job.connection_id)
+    async fn connection_of(&self, job: &QueryJob) -> Result<Arc<Connection>, Failure> {
+        self.records
+            .connection(job.user_id, job.connection_id, job.revisions.connection)
             .await?
             .ok_or_else(|| Failure::user(ErrorCode::NotFound, "the connection no longer exists"))
     }

@@ -20,6 +20,7 @@ mod localize;
 mod measure;
 mod pool;
 pub mod prompt;
+mod records;
 mod requests;
 mod runner;
 pub mod schemas;

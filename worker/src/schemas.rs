@@ -171,6 +171,7 @@ mod tests {
             is_default: false,
             is_connected: None,
             created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
         }
     }
 

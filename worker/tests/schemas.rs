@@ -52,6 +52,7 @@ fn connection(path: &Path) -> Connection {
         is_default: false,
         is_connected: None,
         created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
     }
 }
 

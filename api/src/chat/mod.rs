@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
 use futures::StreamExt;
 use querygpt_bus::Bus;
-use querygpt_common::messages::{CancelReason, CancelRequest, ChatEvent, JobEvent, QueryJob, Question};
+use querygpt_common::messages::{
+    CancelReason, CancelRequest, ChatEvent, JobEvent, QueryJob, Question, RecordRevisions,
+};
 use querygpt_common::telemetry::{self, TraceParent};
 use querygpt_store::{Connection, Model};
 use serde::{Deserialize, Serialize};
@@ -201,6 +203,7 @@ async fn stream(
         view_mode: settings.view_mode.unwrap_or_default(),
     };
     let mut job = QueryJob::accept(asked, |job_id| state.bus.events_subject(&state.node_id, job_id));
+    job.revisions = RecordRevisions { model: Some(model.updated_at), connection: Some(connection.updated_at) };
     let job_id = job.job_id;
     let traceparent = headers.get(TraceParent::HEADER).and_then(|v| v.to_str().ok());
     let trace = querygpt_telemetry::request_trace(&tracing::Span::current(), traceparent);

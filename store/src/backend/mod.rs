@@ -283,6 +283,7 @@ macro_rules! store_impl {
                         is_default,
                         is_connected: None,
                         created_at: now,
+                        updated_at: now,
                     })
                 }
 
@@ -426,6 +427,7 @@ macro_rules! store_impl {
                         is_available: None,
                         context_window: new.context_window,
                         created_at: now,
+                        updated_at: now,
                     })
                 }
 
