@@ -23,6 +23,7 @@ store_impl!(
         (2, "settings and search", include_str!("../../migrations/postgres/0002_settings_and_search.sql")),
         (3, "api keys", include_str!("../../migrations/postgres/0003_api_keys.sql")),
         (4, "save exchange", include_str!("../../migrations/postgres/0004_save_exchange.sql")),
+        (5, "search pending list", include_str!("../../migrations/postgres/0005_search_pending_list.sql")),
     ],
     begin = "BEGIN",
     // Serialises the writers of one user's default flags. NO KEY UPDATE does not block inserts of rows that only
