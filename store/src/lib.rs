@@ -135,6 +135,9 @@ pub trait Store: Send + Sync + 'static {
     /// the new state; `updated_at` stays. `NotFound` if it is not the user's.
     async fn toggle_favorite(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
 
+    /// Everything asking a question reads, in one round trip: the user's settings, the conversation, model and
+    /// connection `refs` names, or the defaults (see [`QuestionContext`]). `NotFound` if the user does not exist.
+    async fn question_context(&self, user_id: Uuid, refs: QuestionRefs) -> Result<QuestionContext, StoreError>;
     /// The user's settings; all defaults (`UserSettings::default()`) if the user never saved any.
     async fn user_settings(&self, user_id: Uuid) -> Result<UserSettings, StoreError>;
     /// In one transaction: replaces the user's settings with `settings`, and makes the model and the connection

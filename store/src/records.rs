@@ -279,3 +279,24 @@ pub struct ApiKeyCredentials {
     pub user_id: Uuid,
     pub secret_hash: Vec<u8>,
 }
+
+/// What a question names besides its text; `None` picks the default (see [`crate::Store::question_context`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuestionRefs {
+    pub model: Option<Uuid>,
+    pub connection: Option<Uuid>,
+    pub conversation: Option<Uuid>,
+}
+
+/// What asking a question reads from the store.
+#[derive(Debug, Clone)]
+pub struct QuestionContext {
+    pub settings: UserSettings,
+    /// The conversation asked for, when it is one of the user's.
+    pub conversation: Option<Uuid>,
+    /// The model asked for, else the default; `None` when the one asked for is not the user's, or there is no
+    /// default.
+    pub model: Option<Model>,
+    /// The connection asked for, else the conversation's, else the default; `None` likewise.
+    pub connection: Option<Connection>,
+}

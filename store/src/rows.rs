@@ -89,18 +89,18 @@ impl UserRow {
 
 #[derive(sqlx::FromRow)]
 pub struct ModelRow {
-    id: Uuid,
-    user_id: Uuid,
-    name: String,
-    provider: String,
-    model_id: String,
-    base_url: Option<String>,
-    api_key_enc: Option<String>,
-    is_default: bool,
-    is_available: Option<bool>,
-    context_window: Option<i64>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) provider: String,
+    pub(crate) model_id: String,
+    pub(crate) base_url: Option<String>,
+    pub(crate) api_key_enc: Option<String>,
+    pub(crate) is_default: bool,
+    pub(crate) is_available: Option<bool>,
+    pub(crate) context_window: Option<i64>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl SealedRow for ModelRow {
@@ -126,19 +126,19 @@ impl SealedRow for ModelRow {
 
 #[derive(sqlx::FromRow)]
 pub struct ConnectionRow {
-    id: Uuid,
-    user_id: Uuid,
-    name: String,
-    driver: String,
-    host: Option<String>,
-    port: Option<i32>,
-    username: Option<String>,
-    password_enc: Option<String>,
-    database_name: String,
-    is_default: bool,
-    is_connected: Option<bool>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) driver: String,
+    pub(crate) host: Option<String>,
+    pub(crate) port: Option<i32>,
+    pub(crate) username: Option<String>,
+    pub(crate) password_enc: Option<String>,
+    pub(crate) database_name: String,
+    pub(crate) is_default: bool,
+    pub(crate) is_connected: Option<bool>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl SealedRow for ConnectionRow {
@@ -209,11 +209,11 @@ impl ListedConversationRow {
 
 #[derive(sqlx::FromRow)]
 pub struct UserSettingsRow {
-    language: Option<String>,
-    theme: Option<String>,
-    view_mode: Option<String>,
-    context_rounds: Option<i64>,
-    prompts: Json<PromptSet>,
+    pub(crate) language: Option<String>,
+    pub(crate) theme: Option<String>,
+    pub(crate) view_mode: Option<String>,
+    pub(crate) context_rounds: Option<i64>,
+    pub(crate) prompts: Json<PromptSet>,
 }
 
 fn parse_optional<T: FromStr<Err = String>>(what: &str, text: Option<String>) -> Result<Option<T>, StoreError> {

@@ -244,6 +244,27 @@ macro_rules! substring_scan {
 }
 pub(crate) use substring_scan;
 
+/// Everything asking a question reads, in one statement (`Store::question_context`): `$1` the user, `$2` the model
+/// asked for (NULL: the default), `$3` the connection asked for (NULL: the conversation's, else the default), `$4`
+/// the conversation continued. One row while the user exists; a part that is missing has NULL columns. The model's
+/// and the connection's columns are those of [`MODELS_OF_USER`] and [`CONNECTIONS_OF_USER`] with a prefix.
+pub const QUESTION_CONTEXT: &str = "SELECT s.language, s.theme, s.view_mode, s.context_rounds, s.prompts, \
+    v.id AS conversation_id, \
+    m.id AS m_id, m.user_id AS m_user_id, m.name AS m_name, m.provider AS m_provider, m.model_id AS m_model_id, \
+    m.base_url AS m_base_url, m.api_key_enc AS m_api_key_enc, m.is_default AS m_is_default, \
+    m.is_available AS m_is_available, m.context_window AS m_context_window, m.created_at AS m_created_at, \
+    m.updated_at AS m_updated_at, \
+    c.id AS c_id, c.user_id AS c_user_id, c.name AS c_name, c.driver AS c_driver, c.host AS c_host, \
+    c.port AS c_port, c.username AS c_username, c.password_enc AS c_password_enc, \
+    c.database_name AS c_database_name, c.is_default AS c_is_default, c.is_connected AS c_is_connected, \
+    c.created_at AS c_created_at, c.updated_at AS c_updated_at \
+    FROM users u \
+    LEFT JOIN user_settings s ON s.user_id = u.id \
+    LEFT JOIN conversations v ON v.user_id = u.id AND v.id = $4 \
+    LEFT JOIN models m ON m.user_id = u.id AND CASE WHEN $2 IS NULL THEN m.is_default ELSE m.id = $2 END \
+    LEFT JOIN connections c ON c.user_id = u.id AND CASE WHEN COALESCE($3, v.connection_id) IS NULL \
+        THEN c.is_default ELSE c.id = COALESCE($3, v.connection_id) END \
+    WHERE u.id = $1";
 pub const USER_SETTINGS: &str =
     "SELECT language, theme, view_mode, context_rounds, prompts FROM user_settings WHERE user_id = $1";
 /// `$1` user, `$2`..`$6` the settings, `$7` now: the whole row is replaced.

@@ -20,7 +20,7 @@ use querygpt_common::messages::{
     CancelReason, CancelRequest, ChatEvent, JobEvent, QueryJob, Question, RecordRevisions,
 };
 use querygpt_common::telemetry::{self, TraceParent};
-use querygpt_store::{Connection, Model};
+use querygpt_store::{Model, QuestionRefs};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -166,34 +166,42 @@ async fn stream(
     let slot = OpenSlot::take(&state, user.user_id).inspect_err(|_| refused("too_many_streams"))?;
     let conversation_id = optional_uuid("conversation_id", params.conversation_id.as_deref())?;
     let connection_id = optional_uuid("connection_id", params.connection_id.as_deref())?;
-    let store = &state.store;
-    // The reads that do not depend on each other, at once.
-    let (settings, conversation, model) = tokio::try_join!(
-        async { Ok::<_, ApiError>(store.user_settings(user.user_id).await?) },
-        async {
-            match conversation_id {
-                Some(id) => Ok(Some(
-                    store.conversation(user.user_id, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?,
-                )),
-                None => Ok(None),
-            }
-        },
-        resolve_model(&state, user.user_id, params.model.as_deref()),
-    )?;
+    let model_asked = params.model.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    // A model named by its id comes with the rest, in one round trip; one named otherwise is looked up after.
+    let model_id = model_asked.and_then(|m| m.parse::<Uuid>().ok());
+    let refs = QuestionRefs { model: model_id, connection: connection_id, conversation: conversation_id };
+    let context = state.store.question_context(user.user_id, refs).await?;
+    if conversation_id.is_some() && context.conversation.is_none() {
+        return Err(ApiError::not_found("conversation"));
+    }
+    let model = match (model_asked, model_id) {
+        (Some(wanted), None) => model_named(&state, user.user_id, wanted).await?,
+        (Some(_), Some(_)) => context.model.ok_or_else(|| ApiError::not_found("model"))?,
+        (None, _) => context.model.ok_or_else(|| {
+            ApiError::invalid_field("model", "required", "no model is configured: add one with POST /api/v1/models")
+        })?,
+    };
+    // A conversation's connection is always one of the user's (deleting it clears the reference).
+    let connection = match (context.connection, connection_id) {
+        (Some(connection), _) => connection,
+        (None, Some(_)) => return Err(ApiError::not_found("connection")),
+        (None, None) => {
+            return Err(ApiError::invalid_field(
+                "connection_id",
+                "required",
+                "no connection is configured: add one with POST /api/v1/connections",
+            ));
+        }
+    };
+    let settings = context.settings;
     let language = match params.language.as_deref().map(str::trim) {
         None | Some("") => settings.language.unwrap_or_default(),
         Some(l) => l.parse().map_err(|e: String| ApiError::invalid_field("language", "invalid", e))?,
     };
-    let connection = resolve_connection(
-        &state,
-        user.user_id,
-        connection_id.or_else(|| conversation.as_ref().and_then(|c| c.connection_id)),
-    )
-    .await?;
 
     let asked = Question {
         user_id: user.user_id,
-        conversation_id: conversation.map(|c| c.id),
+        conversation_id: context.conversation,
         text: question.to_string(),
         language,
         model_id: model.id,
@@ -314,37 +322,8 @@ fn optional_uuid(field: &'static str, value: Option<&str>) -> Result<Option<Uuid
     value.map(str::trim).filter(|v| !v.is_empty()).map(|v| parse_uuid(field, v)).transpose()
 }
 
-/// The model named by `model` (its id, or its provider model name such as `gpt-4o`, or its display name), else the
-/// user's default model.
-async fn resolve_model(state: &AppState, user_id: Uuid, model: Option<&str>) -> Result<Model, ApiError> {
-    let store = &state.store;
-    match model.map(str::trim).filter(|m| !m.is_empty()) {
-        Some(wanted) => {
-            if let Ok(id) = wanted.parse::<Uuid>() {
-                return store.model(user_id, id).await?.ok_or_else(|| ApiError::not_found("model"));
-            }
-            let models = store.list_models(user_id).await?;
-            models
-                .into_iter()
-                .find(|m| m.model_id == wanted || m.name == wanted)
-                .ok_or_else(|| ApiError::not_found("model"))
-        }
-        None => store.default_model(user_id).await?.ok_or_else(|| {
-            ApiError::invalid_field("model", "required", "no model is configured: add one with POST /api/v1/models")
-        }),
-    }
-}
-
-/// The connection `id`, else the user's default connection.
-async fn resolve_connection(state: &AppState, user_id: Uuid, id: Option<Uuid>) -> Result<Connection, ApiError> {
-    match id {
-        Some(id) => state.store.connection(user_id, id).await?.ok_or_else(|| ApiError::not_found("connection")),
-        None => state.store.default_connection(user_id).await?.ok_or_else(|| {
-            ApiError::invalid_field(
-                "connection_id",
-                "required",
-                "no connection is configured: add one with POST /api/v1/connections",
-            )
-        }),
-    }
+/// The user's model whose provider model name (such as `gpt-4o`) or display name is `wanted`.
+async fn model_named(state: &AppState, user_id: Uuid, wanted: &str) -> Result<Model, ApiError> {
+    let models = state.store.list_models(user_id).await?;
+    models.into_iter().find(|m| m.model_id == wanted || m.name == wanted).ok_or_else(|| ApiError::not_found("model"))
 }

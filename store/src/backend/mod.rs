@@ -6,6 +6,7 @@
 //! text is matched.
 
 pub(crate) mod owned;
+pub(crate) mod question;
 
 use crate::StoreError;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -82,6 +83,7 @@ macro_rules! store_impl {
             use uuid::Uuid;
 
             crate::backend::owned::owned_rows_impl!($store, $db);
+            crate::backend::question::question_context_impl!($store, $db);
 
             $(#[$meta])*
             pub(crate) struct $store {
@@ -645,6 +647,14 @@ macro_rules! store_impl {
                         .fetch_optional(&mut *self.conn().await?)
                         .await?
                         .ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))
+                }
+
+                async fn question_context(
+                    &self,
+                    user_id: Uuid,
+                    refs: crate::QuestionRefs,
+                ) -> Result<crate::QuestionContext, StoreError> {
+                    self.read_question_context(user_id, refs).await
                 }
 
                 async fn user_settings(&self, user_id: Uuid) -> Result<UserSettings, StoreError> {

@@ -176,6 +176,7 @@ cases!(
         settings_default_and_round_trip,
         save_settings_is_atomic,
         unknown_settings_text_is_an_error,
+        question_context_reads_what_a_question_needs,
     ],
 );
 

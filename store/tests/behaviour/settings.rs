@@ -1,9 +1,9 @@
 //! Per-user settings, saved together with the choice of default model and connection.
 
-use crate::{Harness, new_connection, new_model, user};
+use crate::{Harness, at, exchange, new_connection, new_model, user};
 use querygpt_common::prompts::PromptSet;
 use querygpt_common::{Language, Theme, ViewMode};
-use querygpt_store::{DefaultChoice, StoreError, UserSettings};
+use querygpt_store::{DefaultChoice, QuestionRefs, StoreError, UserSettings};
 use uuid::Uuid;
 
 fn custom_settings() -> UserSettings {
@@ -79,4 +79,54 @@ pub(crate) async fn unknown_settings_text_is_an_error(h: Harness) {
     h.raw.exec("UPDATE user_settings SET theme = $1 WHERE user_id = $2", Some("neon".to_owned()), u.id).await;
     let read = h.store.user_settings(u.id).await;
     assert!(matches!(&read, Err(StoreError::Database(e)) if e.to_string().contains("neon")), "{read:?}");
+}
+
+pub(crate) async fn question_context_reads_what_a_question_needs(h: Harness) {
+    let u = user(&h.store, "rae@example.com").await;
+    let other = user(&h.store, "sol@example.com").await;
+    let nothing = h.store.question_context(u.id, QuestionRefs::default()).await.unwrap();
+    assert_eq!(nothing.settings, UserSettings::default());
+    assert!(nothing.model.is_none() && nothing.connection.is_none() && nothing.conversation.is_none());
+    let nobody = h.store.question_context(Uuid::now_v7(), QuestionRefs::default()).await;
+    assert!(matches!(nobody, Err(StoreError::NotFound(_))), "{nobody:?}");
+
+    let a = h.store.create_model(u.id, new_model("a", true)).await.unwrap();
+    let b = h.store.create_model(u.id, new_model("b", false)).await.unwrap();
+    let x = h.store.create_connection(u.id, new_connection("x", true)).await.unwrap();
+    let y = h.store.create_connection(u.id, new_connection("y", false)).await.unwrap();
+    let theirs_model = h.store.create_model(other.id, new_model("t", true)).await.unwrap();
+    let theirs_connection = h.store.create_connection(other.id, new_connection("t", true)).await.unwrap();
+    h.store.save_user_settings(u.id, &custom_settings(), DefaultChoice::default()).await.unwrap();
+    let ids =
+        |c: &querygpt_store::QuestionContext| (c.model.as_ref().map(|m| m.id), c.connection.as_ref().map(|c| c.id));
+
+    let defaults = h.store.question_context(u.id, QuestionRefs::default()).await.unwrap();
+    assert_eq!(defaults.settings, custom_settings());
+    assert_eq!(ids(&defaults), (Some(a.id), Some(x.id)));
+    // The records as the other reads return them, secrets opened.
+    let (model, connection) = (defaults.model.unwrap(), defaults.connection.unwrap());
+    assert_eq!(format!("{model:?}"), format!("{:?}", h.store.model(u.id, a.id).await.unwrap().unwrap()));
+    assert_eq!(format!("{connection:?}"), format!("{:?}", h.store.connection(u.id, x.id).await.unwrap().unwrap()));
+    assert_eq!(
+        model.api_key.as_ref().map(|k| k.expose().to_owned()),
+        new_model("a", true).api_key.map(|k| k.expose().to_owned())
+    );
+    assert_eq!(connection.updated_at, x.updated_at);
+
+    let named = QuestionRefs { model: Some(b.id), connection: Some(y.id), conversation: None };
+    assert_eq!(ids(&h.store.question_context(u.id, named).await.unwrap()), (Some(b.id), Some(y.id)));
+    let foreign =
+        QuestionRefs { model: Some(theirs_model.id), connection: Some(theirs_connection.id), conversation: None };
+    assert_eq!(ids(&h.store.question_context(u.id, foreign).await.unwrap()), (None, None), "another user's");
+
+    // A conversation brings its connection, unless the question names one.
+    let conversation = Uuid::now_v7();
+    h.store.save_exchange(exchange(u.id, conversation, y.id, 1, at(0))).await.unwrap();
+    let continued = QuestionRefs { conversation: Some(conversation), ..QuestionRefs::default() };
+    let context = h.store.question_context(u.id, continued).await.unwrap();
+    assert_eq!((context.conversation, ids(&context)), (Some(conversation), (Some(a.id), Some(y.id))));
+    let elsewhere = QuestionRefs { connection: Some(x.id), ..continued };
+    assert_eq!(ids(&h.store.question_context(u.id, elsewhere).await.unwrap()), (Some(a.id), Some(x.id)));
+    let not_theirs = h.store.question_context(other.id, continued).await.unwrap();
+    assert_eq!(not_theirs.conversation, None, "another user's conversation");
 }
