@@ -149,15 +149,16 @@ pub const TOGGLE_FAVORITE: &str =
     "UPDATE conversations SET is_favorite = NOT is_favorite WHERE user_id = $1 AND id = $2 RETURNING is_favorite";
 
 /// PostgreSQL's `save_exchange` function (migration 0004): the bindings of [`INSERT_CONVERSATION`] (`$1`-`$6`), then
-/// those of [`INSERT_EXCHANGE_MESSAGES`] without the conversation (`$7`-`$16`).
+/// each message's as in [`INSERT_EXCHANGE_MESSAGES`] (`$7`-`$16`).
 pub const SAVE_EXCHANGE_CALL: &str =
     "SELECT save_exchange($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 /// The SQLSTATE of PL/pgSQL's `no_data_found`, which `save_exchange` raises for a conversation that is not the user's.
 pub const NO_DATA_FOUND: &str = "P0002";
-/// An exchange's two messages (`$2` their conversation), in one statement; an id already present is skipped.
+/// An exchange's two messages (`$1` their conversation, then each message's id, role, content, metadata and time),
+/// in one statement; an id already present is skipped.
 pub const INSERT_EXCHANGE_MESSAGES: &str = "INSERT INTO messages \
     (id, conversation_id, role, content, metadata, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6), ($7, $2, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
+    VALUES ($2, $1, $3, $4, $5, $6), ($7, $1, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
 pub const MESSAGES_OF_CONVERSATION: &str = "SELECT id, conversation_id, role, content, metadata, created_at \
     FROM messages WHERE conversation_id = $1 ORDER BY created_at, seq";
 /// `$1` user, `$2` conversation, `$3` limit: the newest messages, returned oldest first.

@@ -91,6 +91,20 @@ macro_rules! store_impl {
                 secrets: SecretBox,
             }
 
+            /// Binds a message's id, role, content, metadata and time, the columns of a message in
+            /// [`sql::INSERT_EXCHANGE_MESSAGES`] and [`sql::SAVE_EXCHANGE_CALL`].
+            fn bind_message<'q>(
+                query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                message: &'q Message,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+                query
+                    .bind(message.id)
+                    .bind(message.role.as_str())
+                    .bind(&message.content)
+                    .bind(message.metadata.as_ref().map(Json))
+                    .bind(message.created_at.trunc_subsecs(6))
+            }
+
             fn migrator() -> sqlx::migrate::Migrator {
                 use sqlx::SqlSafeStr;
                 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -154,18 +168,8 @@ macro_rules! store_impl {
                     // Both messages in one statement, then one statement that settles the conversation and
                     // checks the result.
                     let (user, assistant) = (&exchange.user_message, &exchange.assistant_message);
-                    let inserted = sqlx::query(sql::INSERT_EXCHANGE_MESSAGES)
-                        .bind(user.id)
-                        .bind(conversation_id)
-                        .bind(user.role.as_str())
-                        .bind(&user.content)
-                        .bind(user.metadata.as_ref().map(Json))
-                        .bind(user.created_at.trunc_subsecs(6))
-                        .bind(assistant.id)
-                        .bind(assistant.role.as_str())
-                        .bind(&assistant.content)
-                        .bind(assistant.metadata.as_ref().map(Json))
-                        .bind(assistant.created_at.trunc_subsecs(6))
+                    let query = sqlx::query(sql::INSERT_EXCHANGE_MESSAGES).bind(conversation_id);
+                    let inserted = bind_message(bind_message(query, user), assistant)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
@@ -196,25 +200,17 @@ macro_rules! store_impl {
                 /// [`Store::save_exchange`] as one call of a database function (`call`) that does the steps of
                 /// [`Self::save_exchange_in_transaction`]: one round trip, the statement its own transaction.
                 async fn save_exchange_in_one_call(&self, call: &'static str, exchange: Exchange) -> Result<bool, StoreError> {
+                    use sqlx::Row;
                     let Exchange { user_id, conversation_id, .. } = exchange;
                     let (user, assistant) = (&exchange.user_message, &exchange.assistant_message);
-                    let added: i64 = sqlx::query_scalar(call)
+                    let query = sqlx::query(call)
                         .bind(conversation_id)
                         .bind(user_id)
                         .bind(&exchange.title)
                         .bind(&exchange.model)
                         .bind(exchange.connection_id)
-                        .bind(now_micros())
-                        .bind(user.id)
-                        .bind(user.role.as_str())
-                        .bind(&user.content)
-                        .bind(user.metadata.as_ref().map(Json))
-                        .bind(user.created_at.trunc_subsecs(6))
-                        .bind(assistant.id)
-                        .bind(assistant.role.as_str())
-                        .bind(&assistant.content)
-                        .bind(assistant.metadata.as_ref().map(Json))
-                        .bind(assistant.created_at.trunc_subsecs(6))
+                        .bind(now_micros());
+                    let added = bind_message(bind_message(query, user), assistant)
                         .fetch_one(&mut *self.conn().await?)
                         .await
                         .map_err(|e| match &e {
@@ -229,7 +225,8 @@ macro_rules! store_impl {
                                 user.id, assistant.id
                             )),
                             _ => StoreError::Database(e),
-                        })?;
+                        })?
+                        .try_get::<i64, _>(0)?;
                     Ok(added > 0)
                 }
 
