@@ -131,7 +131,8 @@ impl JobContext {
         self.replay(job, &connection, &spec, stored, sink).await.map(|()| true)
     }
 
-    /// The connection `job` runs on (deleted since the question was asked: a `NOT_FOUND` for the user).
+    /// The connection `job` runs on: kept from an earlier job of its revision, else read (deleted since the question
+    /// was asked and not kept: a `NOT_FOUND` for the user).
     async fn connection_of(&self, job: &QueryJob) -> Result<Arc<Connection>, Failure> {
         self.records
             .connection(job.user_id, job.connection_id, job.revisions.connection)

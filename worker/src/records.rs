@@ -19,18 +19,25 @@ const KEEP_FOR: Duration = Duration::from_secs(300);
 /// Records kept per kind. Past this many the kept ones start over: a miss costs one store read.
 const MAX_KEPT: usize = 4096;
 
-/// A record that has an `updated_at`.
+/// A record of a user that has an `updated_at`.
 trait Revised {
+    fn user_id(&self) -> Uuid;
     fn updated_at(&self) -> DateTime<Utc>;
 }
 
 impl Revised for Model {
+    fn user_id(&self) -> Uuid {
+        self.user_id
+    }
     fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at
     }
 }
 
 impl Revised for Connection {
+    fn user_id(&self) -> Uuid {
+        self.user_id
+    }
     fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at
     }
@@ -46,12 +53,12 @@ impl<T: Revised> Kept<T> {
         Kept { records: Mutex::new(HashMap::new()) }
     }
 
-    /// The kept record `id` if it is of `revision` and was used within [`KEEP_FOR`].
-    fn get(&self, id: Uuid, revision: Option<DateTime<Utc>>) -> Option<Arc<T>> {
+    /// The kept record `id` if it is `user_id`'s, of `revision` and was used within [`KEEP_FOR`].
+    fn get(&self, user_id: Uuid, id: Uuid, revision: Option<DateTime<Utc>>) -> Option<Arc<T>> {
         let revision = revision?;
         let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         let (record, used) = records.get_mut(&id)?;
-        if record.updated_at() != revision || used.elapsed() > KEEP_FOR {
+        if record.user_id() != user_id || record.updated_at() != revision || used.elapsed() > KEEP_FOR {
             return None;
         }
         *used = Instant::now();
@@ -73,9 +80,11 @@ impl<T: Revised> Kept<T> {
         self.records.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
     }
 
-    /// The record `id` of `revision`, kept or else read by `read` (and kept). `None`: it no longer exists.
+    /// `user_id`'s record `id` of `revision`, kept or else read by `read` (which reads only the user's rows, and
+    /// is kept). `None`: it no longer exists.
     async fn get_or_read<F, R>(
         &self,
+        user_id: Uuid,
         id: Uuid,
         revision: Option<DateTime<Utc>>,
         read: R,
@@ -84,7 +93,7 @@ impl<T: Revised> Kept<T> {
         R: FnOnce() -> F,
         F: Future<Output = Result<Option<T>, StoreError>>,
     {
-        if let Some(kept) = self.get(id, revision) {
+        if let Some(kept) = self.get(user_id, id, revision) {
             return Ok(Some(kept));
         }
         match read().await? {
@@ -120,8 +129,7 @@ impl Records {
         id: Uuid,
         revision: Option<DateTime<Utc>>,
     ) -> Result<Option<Arc<Model>>, StoreError> {
-        let kept = self.models.get_or_read(id, revision, || self.store.model(user_id, id)).await?;
-        Ok(kept.filter(|model| model.user_id == user_id))
+        self.models.get_or_read(user_id, id, revision, || self.store.model(user_id, id)).await
     }
 
     /// `user_id`'s connection `id` of `revision` (`None`: whatever the store holds); `None` when it no longer exists.
@@ -131,8 +139,7 @@ impl Records {
         id: Uuid,
         revision: Option<DateTime<Utc>>,
     ) -> Result<Option<Arc<Connection>>, StoreError> {
-        let kept = self.connections.get_or_read(id, revision, || self.store.connection(user_id, id)).await?;
-        Ok(kept.filter(|connection| connection.user_id == user_id))
+        self.connections.get_or_read(user_id, id, revision, || self.store.connection(user_id, id)).await
     }
 }
 
@@ -140,11 +147,17 @@ impl Records {
 mod tests {
     use super::*;
 
+    /// The user of every record in these tests.
+    const USER: Uuid = Uuid::from_u128(1);
+
     struct Record {
         updated_at: DateTime<Utc>,
     }
 
     impl Revised for Record {
+        fn user_id(&self) -> Uuid {
+            USER
+        }
         fn updated_at(&self) -> DateTime<Utc> {
             self.updated_at
         }
@@ -158,7 +171,7 @@ mod tests {
     ) -> (Option<DateTime<Utc>>, bool) {
         let read = std::cell::Cell::new(false);
         let record = kept
-            .get_or_read(id, revision, || async {
+            .get_or_read(USER, id, revision, || async {
                 read.set(true);
                 Ok(stored.map(|updated_at| Record { updated_at }))
             })
