@@ -7,6 +7,8 @@ pub mod kinds;
 pub mod messages;
 pub mod netguard;
 pub mod paths;
+#[cfg(feature = "pool")]
+pub mod pool;
 pub mod prompts;
 pub mod schema;
 pub mod subjects;

@@ -53,7 +53,7 @@ pub(crate) async fn open(
     pool: &crate::StoreSettings,
 ) -> Result<PgStore, StoreError> {
     let options = PgConnectOptions::from_str(url)?;
-    let pool = PgPoolOptions::new()
+    let pool = querygpt_common::pool::pinged_when_idle(PgPoolOptions::new())
         .max_connections(pool.max_connections.max(1))
         .acquire_timeout(Duration::from_millis(pool.acquire_timeout_ms.max(1)))
         .connect_with(options)

@@ -142,6 +142,12 @@ impl TargetSettings {
     }
 }
 
+/// How long a SQLite file's resolution is trusted before a call resolves its path again. A pool only ever opens the
+/// canonical file it was made for, so a file replaced by a symlink meanwhile is never followed; the recheck makes the
+/// connection follow its path again within this time, while a busy connection does not pay three file-system calls,
+/// each a hop to Tokio's blocking pool, for every statement.
+const SQLITE_PATH_RECHECK: Duration = Duration::from_secs(2);
+
 /// Connection pools to users' databases, keyed by connection id.
 ///
 /// A pool is created on first use (concurrent first uses share one), replaced when the connection's spec changes,
@@ -165,6 +171,8 @@ struct Entry {
     /// One slot per pooled connection (see [`session::Checkout::take`]).
     slots: Arc<Semaphore>,
     last_used: Mutex<Instant>,
+    /// When `sqlite_path` was last found to be what `spec` resolves to.
+    path_checked: Mutex<Instant>,
     mysql_flavor: OnceLock<mysql::Flavor>,
 }
 
@@ -274,7 +282,12 @@ impl Targets {
     /// checked it (so a DNS answer that changes later cannot redirect the pool).
     async fn entry(&self, key: &str, spec: &TargetSpec) -> Result<Arc<Entry>, TargetError> {
         let sqlite_path = match spec.driver {
-            Driver::Sqlite => Some(sqlite::resolve_path(&spec.database, self.settings.sqlite_root.as_deref()).await?),
+            Driver::Sqlite => {
+                if let Some(entry) = self.recently_resolved(key, spec) {
+                    return Ok(entry);
+                }
+                Some(sqlite::resolve_path(&spec.database, self.settings.sqlite_root.as_deref()).await?)
+            }
             _ => None,
         };
         let mut address = None;
@@ -284,6 +297,20 @@ impl Targets {
                 None => address = Some(self.checked_address(spec).await?),
             }
         }
+    }
+
+    /// The SQLite entry for `key` if its spec is unchanged and its path was resolved less than
+    /// [`SQLITE_PATH_RECHECK`] ago.
+    fn recently_resolved(&self, key: &str, spec: &TargetSpec) -> Option<Arc<Entry>> {
+        let registry = self.lock_registry();
+        let existing = registry.entries.get(key).filter(|e| e.spec == *spec)?;
+        let now = Instant::now();
+        let checked = *existing.path_checked.lock().unwrap_or_else(PoisonError::into_inner);
+        if now.duration_since(checked) >= SQLITE_PATH_RECHECK {
+            return None;
+        }
+        *existing.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+        Some(Arc::clone(existing))
     }
 
     /// Where the network database of `spec` may be reached: its host resolved and every address checked.
@@ -325,6 +352,7 @@ impl Targets {
             match registry.entries.get(key) {
                 Some(existing) if existing.spec == *spec && existing.sqlite_path == sqlite_path => {
                     *existing.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+                    *existing.path_checked.lock().unwrap_or_else(PoisonError::into_inner) = now;
                     Ok(Arc::clone(existing))
                 }
                 _ if address.is_none() && spec.driver != Driver::Sqlite => return None,
@@ -360,6 +388,7 @@ impl Targets {
             pool,
             slots: Arc::new(Semaphore::new(self.settings.max_connections_per_target.max(1) as usize)),
             last_used: Mutex::new(Instant::now()),
+            path_checked: Mutex::new(Instant::now()),
             mysql_flavor: OnceLock::new(),
         })
     }

@@ -40,9 +40,10 @@ impl Limits {
     }
 }
 
-/// Pool options common to every target pool: small, lazily connected, idle connections closed.
+/// Pool options common to every target pool: small, lazily connected, idle connections closed, a connection pinged
+/// only after it sat idle.
 pub(crate) fn pool_options<DB: Database>(settings: &TargetSettings) -> PoolOptions<DB> {
-    PoolOptions::<DB>::new()
+    querygpt_common::pool::pinged_when_idle(PoolOptions::<DB>::new())
         .max_connections(settings.max_connections_per_target.max(1))
         .min_connections(0)
         .acquire_timeout(settings.connect_timeout)

@@ -149,9 +149,11 @@ impl Session<Sqlite> for Armed<'_> {
     async fn begin(&self, co: &mut Checkout<Sqlite>, limits: &Limits) -> Result<(), TargetError> {
         let interrupt = Arc::new(AtomicBool::new(false));
         co.interrupt_on_abandon(Arc::clone(&interrupt));
-        (&mut **co).execute("PRAGMA query_only = ON").await.map_err(|e| classify(e, limits))?;
         let deadline = Instant::now() + limits.statement_timeout;
+        // Everything below runs on this thread with the handle locked: one hop to sqlx's connection thread, not one
+        // per step.
         let mut handle = co.lock_handle().await.map_err(transport_error)?;
+        exec(&mut handle, c"PRAGMA query_only = ON")?;
         handle.set_progress_handler(PROGRESS_STEPS, move || {
             !interrupt.load(Ordering::Acquire) && Instant::now() < deadline
         });
@@ -184,6 +186,23 @@ async fn read_server_info(conn: &mut SqliteConnection, limits: &Limits) -> Resul
     })
 }
 
+/// Runs `sql`, a fixed statement that returns no rows, on the locked handle.
+fn exec(handle: &mut LockedSqliteHandle<'_>, sql: &CStr) -> Result<(), TargetError> {
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is locked for this thread; `sql` is NUL-terminated; no callback and no error buffer are passed.
+    let rc = unsafe { ffi::sqlite3_exec(db, sql.as_ptr(), None, std::ptr::null_mut(), std::ptr::null_mut()) };
+    if rc == ffi::SQLITE_OK {
+        return Ok(());
+    }
+    Err(TargetError::QueryFailed(last_error(db)))
+}
+
+/// The message of the last failed call on `db`, a handle locked for this thread.
+fn last_error(db: *mut ffi::sqlite3) -> String {
+    // SAFETY: `sqlite3_errmsg` returns a NUL-terminated string owned by the connection, copied at once.
+    unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }.to_string_lossy().into_owned()
+}
+
 /// Compiles `sql` without running it and refuses anything but exactly one statement that leaves the database
 /// unchanged. (sqlx would otherwise run every statement of a `;`-separated string, one after the other.)
 ///
@@ -214,8 +233,7 @@ fn compile<'s>(db: *mut ffi::sqlite3, sql: &'s str, limits: &Limits) -> Result<O
     // outlives the call, and sets `stmt` (finalized below) and `tail` (a pointer into `sql`).
     let rc = unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast(), len, &mut stmt, &mut tail) };
     if rc != ffi::SQLITE_OK {
-        // SAFETY: `sqlite3_errmsg` returns a NUL-terminated string owned by the connection, copied at once.
-        let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }.to_string_lossy().into_owned();
+        let message = last_error(db);
         return Err(match rc & 0xff {
             ffi::SQLITE_INTERRUPT => TargetError::Timeout(limits.statement_timeout),
             _ => TargetError::QueryFailed(message),

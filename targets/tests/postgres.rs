@@ -348,6 +348,31 @@ async fn one_pool_per_connection_and_idle_pools_expire() {
     db.drop_db().await;
 }
 
+/// A pooled connection is not pinged before each statement (at load that would double the round trips), but one
+/// that sat idle is: a connection the server closed meanwhile is replaced, and the call does not fail.
+#[tokio::test]
+async fn a_connection_closed_while_idle_is_replaced_before_the_next_statement() {
+    let db = PgDb::create().await;
+    let targets = Targets::new(TargetSettings { max_connections_per_target: 1, ..settings() });
+    let spec = db.spec();
+    let pid = async || {
+        let output = targets.execute("pg-idle", &spec, "SELECT pg_backend_pid() AS pid").await.unwrap();
+        output.rows[0]["pid"].as_i64().expect("a pid")
+    };
+    let first = pid().await;
+    assert_eq!(pid().await, first, "a connection just returned is reused");
+
+    let mut admin = db.admin().await;
+    let terminated: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1::int)").bind(first).fetch_one(&mut admin).await.unwrap();
+    assert!(terminated);
+    tokio::time::sleep(querygpt_common::pool::PING_IF_IDLE_FOR + Duration::from_millis(200)).await;
+    let second = pid().await;
+    assert_ne!(second, first, "the closed connection was replaced");
+    drop(targets);
+    db.drop_db().await;
+}
+
 /// The SSRF guard: with the default network policy, a host that is or resolves to loopback is refused before any
 /// connection is made, in every spelling; metadata and other link-local addresses are refused whatever the policy.
 #[tokio::test]
