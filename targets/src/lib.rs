@@ -309,7 +309,7 @@ impl Targets {
         if now.duration_since(checked) >= SQLITE_PATH_RECHECK {
             return None;
         }
-        *existing.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+        existing.touch(now);
         Some(Arc::clone(existing))
     }
 
@@ -351,7 +351,7 @@ impl Targets {
             }
             match registry.entries.get(key) {
                 Some(existing) if existing.spec == *spec && existing.sqlite_path == sqlite_path => {
-                    *existing.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+                    existing.touch(now);
                     *existing.path_checked.lock().unwrap_or_else(PoisonError::into_inner) = now;
                     Ok(Arc::clone(existing))
                 }
@@ -395,6 +395,11 @@ impl Targets {
 }
 
 impl Entry {
+    /// Marks the entry used at `now`, which keeps it from the idle sweep.
+    fn touch(&self, now: Instant) {
+        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    }
+
     fn idle_for(&self, now: Instant) -> Duration {
         now.duration_since(*self.last_used.lock().unwrap_or_else(PoisonError::into_inner))
     }
